@@ -1,0 +1,49 @@
+"""Process environment shared by the driver and every Ray worker on a CPU machine.
+
+One place for the switches STACK.md found necessary, so a test, a Ray job and the demo all run with the same
+ones. Values already set by the user win.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Build caches (DeepSpeed's JIT ops, vLLM's compile cache) kept across runs."""
+    root = Path(os.environ.get("STAGEWISE_CACHE", Path.home() / ".cache" / "stagewise"))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def has_cuda() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # torch missing or broken: certainly no CUDA for us
+        return False
+
+
+def cpu_runtime_env() -> dict[str, str]:
+    """Environment variables for CPU runs (DeepSpeed on gloo, vLLM's CPU build)."""
+    cache = cache_dir()
+    env = {
+        "DS_ACCELERATOR": "cpu",
+        # vLLM's CPU engine refuses to start without an explicit KV-cache budget on a busy machine (GiB).
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_CACHE_ROOT": str(cache / "vllm"),
+        "TORCH_EXTENSIONS_DIR": str(cache / "torch_extensions"),
+        "TOKENIZERS_PARALLELISM": "false",
+        "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
+    }
+    return {k: os.environ.get(k, v) for k, v in env.items()}
+
+
+def apply_cpu_env() -> dict[str, str]:
+    """Put the CPU environment into this process (and so into what it spawns) unless CUDA is present."""
+    if has_cuda():
+        return {}
+    env = cpu_runtime_env()
+    os.environ.update(env)
+    return env

@@ -1,0 +1,90 @@
+"""Join a Ray cluster or start an embedded one, and always leave the machine as we found it.
+
+    with ray_cluster(study.cluster):
+        ...  # Ray Train / Serve / Data work
+
+Joins the cluster named by the config, by RAY_ADDRESS, or the one a `ray job submit` entrypoint runs in;
+otherwise starts a local cluster for this process only and shuts it down on exit, Ctrl-C or SIGTERM. It
+never runs `ray stop` (that would kill every Ray process on the machine, including other people's).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from cluster.config import ClusterConfig
+from cluster.env import apply_cpu_env, cpu_runtime_env, has_cuda
+
+log = logging.getLogger(__name__)
+
+
+def embedded_num_cpus(cfg: ClusterConfig) -> int:
+    if cfg.num_cpus is not None:
+        return cfg.num_cpus
+    return max(8, 2 * (os.cpu_count() or 1))
+
+
+def target_address(cfg: ClusterConfig) -> str | None:
+    """The cluster to join, or None for an embedded one. Ray sets RAY_ADDRESS for job entrypoints."""
+    return cfg.address or os.environ.get("RAY_ADDRESS") or None
+
+
+def init_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
+    address = target_address(cfg)
+    if address:
+        return {"address": address}
+    kwargs: dict[str, Any] = {
+        "num_cpus": embedded_num_cpus(cfg),
+        "include_dashboard": cfg.dashboard,
+        "dashboard_host": "127.0.0.1",
+        "runtime_env": {"env_vars": cpu_runtime_env()} if not has_cuda() else None,
+    }
+    if cfg.num_gpus is not None:
+        kwargs["num_gpus"] = cfg.num_gpus
+    if cfg.object_store_memory_gb:
+        kwargs["object_store_memory"] = int(cfg.object_store_memory_gb * 2**30)
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+@contextmanager
+def ray_cluster(cfg: ClusterConfig | None = None) -> Iterator[dict[str, Any]]:
+    """Yield Ray's context info; shut down on exit only what this call started."""
+    import ray
+
+    cfg = cfg or ClusterConfig()
+    if ray.is_initialized():  # nested use (e.g. `stagewise run` calling train then eval): reuse
+        yield {"address": ray.get_runtime_context().gcs_address, "embedded": False}
+        return
+    apply_cpu_env()
+    kwargs = init_kwargs(cfg)
+    embedded = "address" not in kwargs
+    ctx = ray.init(**kwargs, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
+    log.info("ray: %s cluster at %s", "embedded" if embedded else "joined", ctx.address_info.get("gcs_address"))
+
+    # SIGTERM (e.g. a job stop or a CI timeout) should unwind like Ctrl-C so the finally below runs.
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _terminate(signum, frame):  # noqa: ARG001
+        raise SystemExit(128 + signum)
+
+    try:
+        signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield {"address": ctx.address_info.get("gcs_address"), "embedded": embedded}
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        try:
+            from ray import serve
+
+            if embedded:
+                serve.shutdown()
+        except Exception:  # Serve was never started, or is already gone
+            pass
+        ray.shutdown()

