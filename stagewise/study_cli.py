@@ -1,0 +1,90 @@
+"""`stagewise run`: the whole study in one command — train every stage, serve every checkpoint, evaluate, analyse.
+
+    stagewise run configs/demo.yaml                 # the embedded demo (README's main command)
+    stagewise run configs/demo.yaml output_dir=/tmp/demo training.sft.max_steps=20
+
+Each step reads the previous step's files and skips what is complete, so rerunning after a crash resumes.
+Per-step wall times are printed at the end and saved to `<output_dir>/report/timings.json`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+STEPS = ("train", "serve", "eval", "analyze")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        config: str = typer.Argument(..., help="Study config YAML (see configs/).", show_default=False),
+        overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides", show_default=False),
+        until: str = typer.Option("analyze", help="Stop after this step: train | eval | analyze."),
+    ) -> None:
+        """Run a whole study: train -> serve -> eval -> analyze, resuming whatever is already done."""
+        from stagewise.config import load_study
+
+        if until not in ("train", "eval", "analyze"):
+            raise typer.BadParameter("must be train, eval or analyze", param_hint="--until")
+        study = load_study(config, overrides or [])
+        run_study(study, until=until)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    start = time.perf_counter()
+    typer.secho(f"== {name}", bold=True)
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - start, 1)
+
+
+def run_study(study, until: str = "analyze") -> dict[str, float]:
+    from cluster.local import ray_cluster
+    from stagewise.config import dump_study
+
+    out = Path(study.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(dump_study(study))
+    timings: dict[str, float] = {}
+    total_start = time.perf_counter()
+    with ray_cluster(study.cluster):
+        from train import run_stage
+
+        for stage in study.training:
+            with _timed(timings, f"train:{stage.name}"):
+                path = run_stage(study, stage)
+            typer.echo(f"   {stage.output} -> {path}")
+        if until != "train":
+            from evaluate import run_evaluation
+            from serve.app import serve_study
+
+            with _timed(timings, "serve:start"):
+                served = serve_study(study)
+                app = served.__enter__()
+            try:
+                with _timed(timings, "eval"):
+                    results = run_evaluation(study, app)
+            finally:
+                served.__exit__(None, None, None)
+            typer.echo(f"   results -> {results}")
+    if until == "analyze":
+        from analysis import analyze_study
+
+        with _timed(timings, "analyze"):
+            report = analyze_study(study)
+        typer.echo(f"   report -> {report}")
+    timings["total"] = round(time.perf_counter() - total_start, 1)
+    (out / "report").mkdir(parents=True, exist_ok=True)
+    (out / "report" / "timings.json").write_text(json.dumps(timings, indent=2))
+    typer.secho("\nwall time per step (s)", bold=True)
+    for name, secs in timings.items():
+        typer.echo(f"  {name:<24}{secs:>8.1f}")
+    typer.echo(f"\noutputs: {out.resolve()}")
+    return timings
