@@ -47,3 +47,12 @@ def apply_cpu_env() -> dict[str, str]:
     env = cpu_runtime_env()
     os.environ.update(env)
     return env
+
+
+if __name__ == "__main__":
+    # A CPU node's Ray processes pass their environment to every worker, so a CPU cluster started by hand
+    # gets the same switches as the embedded one with:  eval "$(python -m cluster.env)" && ray start --head ...
+    import shlex
+
+    for key, value in cpu_runtime_env().items():
+        print(f"export {key}={shlex.quote(value)}")

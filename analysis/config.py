@@ -1,0 +1,38 @@
+"""The `analysis:` section of a study config: what to compare and how the statistics are run.
+
+    analysis:
+      comparisons: [[sft, production], [base, sft]]   # empty: consecutive models in the study's order
+      equivalence_margin: 0.05                          # TOST margin, in rate units (0.05 = 5 points)
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class AnalysisConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Model id pairs (a, b); a comparison reports rate(b) - rate(a), "what going from a to b changed".
+    # Empty: consecutive models in the study's model order (base -> sft -> production ...).
+    comparisons: list[tuple[str, str]] = Field(default_factory=list)
+    # TOST: a pair is "equivalent" on a metric when the difference is shown to lie within +-margin.
+    equivalence_margin: float = Field(default=0.10, gt=0, le=1)
+    bootstrap_resamples: int = Field(default=1000, ge=100, le=100_000)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    seed: int = 0
+    # Holm's family: every benchmark x metric of one model pair ("pair") or of the whole study ("study").
+    holm_family: Literal["pair", "study"] = "pair"
+    # Report: disagreement examples per model pair x benchmark x metric, and response length shown.
+    disagreement_examples: int = Field(default=10, ge=0)
+    response_chars: int = Field(default=300, ge=20)
+    # W&B: graded rows logged per model in the sample table.
+    wandb_sample_rows: int = Field(default=200, ge=0)
+
+    @model_validator(mode="after")
+    def _pairs_differ(self) -> "AnalysisConfig":
+        for a, b in self.comparisons:
+            if a == b:
+                raise ValueError(f"comparisons: ({a!r}, {b!r}) compares a model with itself")
+        return self

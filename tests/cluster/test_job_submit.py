@@ -1,0 +1,183 @@
+"""`ray job submit` against a live local cluster started with `ray start --head`, exactly as a user would.
+
+    .venv/bin/pytest tests/cluster/test_job_submit.py -m slow
+
+Starts its own head node (free ports, its own --temp-dir), submits the study command from the repo root
+with `--working-dir . --runtime-env cluster/runtime_env.yaml`, waits for SUCCEEDED, checks the study's
+outputs, and stops only the processes of the cluster it started (never `ray stop`: that would kill every
+Ray process on the machine).
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, free_port
+
+RAY = str(Path(sys.executable).parent / "ray")
+
+# The smallest study `stagewise run` accepts: one tiny model pretrained for two steps. Lists are replaced
+# whole by an override, so the demo's three stages become one.
+TINY_STUDY = [
+    "models=[{id: base, stage: base}]",
+    "training=[{name: pretrain, objective: pretrain, init: tiny, output: base, data: [data/demo/pretrain.txt],"
+    " num_workers: 1, micro_batch_size: 4, max_steps: 2, max_seq_len: 64, packing: true, lr: 1.0e-3}]",
+    "tiny.vocab_size=512",
+    "tiny.hidden_size=32",
+    "tiny.intermediate_size=64",
+    "tiny.num_layers=1",
+    "wandb.mode=disabled",
+]
+
+
+def _cluster_processes(temp_dir: str):
+    """Every process of the cluster rooted at temp_dir: those naming it on their command line, and their
+    descendants (workers rename themselves `ray::...` and so do not name it)."""
+    import psutil
+
+    roots = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(temp_dir in part for part in proc.info["cmdline"] or []):
+                roots.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    found = {p.pid: p for p in roots}
+    for p in roots:
+        try:
+            found.update({c.pid: c for c in p.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            continue
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def _stop_cluster(temp_dir: str) -> None:
+    import psutil
+
+    procs = _cluster_processes(temp_dir)
+    for p in procs:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=20)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=10)
+
+
+def _start_head(env: dict[str, str]) -> tuple[str, str]:
+    """`ray start --head` in a temp dir of its own; (temp dir, dashboard address). Raises on failure."""
+    # Short root: Ray's unix sockets live under it and a socket path may not exceed 107 bytes.
+    temp_dir = tempfile.mkdtemp(prefix="swjob", dir="/tmp")
+    dashboard = free_port()
+    # Every port explicit and free: other Ray clusters share this machine.
+    ports = {
+        "--port": free_port(), "--dashboard-port": dashboard, "--node-manager-port": free_port(),
+        "--object-manager-port": free_port(), "--ray-client-server-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
+        "--runtime-env-agent-port": free_port(), "--metrics-export-port": free_port(),
+    }
+    cmd = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
+           "--include-dashboard=true", "--num-cpus=8", f"--temp-dir={temp_dir}", "--disable-usage-stats",
+           *(f"{k}={v}" for k, v in ports.items())]
+    try:
+        subprocess.run(cmd, env=env, check=True, timeout=300, capture_output=True, text=True)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        _stop_cluster(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+        raise
+    return temp_dir, f"http://127.0.0.1:{dashboard}"
+
+
+@pytest.fixture
+def local_head():
+    """A Ray head node of our own; yields its dashboard (job API) address and the clients' environment."""
+    from cluster.env import cpu_runtime_env
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # The node's environment reaches every worker: the CPU switches the embedded cluster would set.
+    env.update(cpu_runtime_env())
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # `stagewise` for the job
+    # Ray 2.60 turns token auth on for clusters started here; give ours its own token (not ~/.ray/auth_token)
+    # and hand it to every client through the environment, as a user would export it.
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+    # The raylet gives the dashboard agent a hard-coded 15 s to write its port file (ray-project/ray#65983);
+    # on a loaded 2-core machine that start-up race is lost now and then, so a failed start is retried.
+    errors = []
+    for _ in range(3):
+        try:
+            temp_dir, address = _start_head(env)
+            break
+        except subprocess.CalledProcessError as e:
+            errors.append(e.stderr[-1500:])
+        except subprocess.TimeoutExpired:
+            errors.append("ray start timed out")
+    else:
+        pytest.fail("ray start failed 3 times:\n" + "\n---\n".join(errors))
+    try:
+        yield address, env
+    finally:
+        _stop_cluster(temp_dir)
+    assert not _cluster_processes(temp_dir), "the cluster we started left processes behind"
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _job_info(address: str, submission_id: str, env: dict[str, str]) -> dict:
+    """The job's status, runtime env and log tail, read by Ray's SDK in a process that has the cluster's token
+    (this test process keeps no auth state that later tests' embedded clusters could trip over)."""
+    script = (
+        "import json, sys; from ray.job_submission import JobSubmissionClient as C\n"
+        "c = C(sys.argv[1]); i = c.get_job_info(sys.argv[2])\n"
+        "print(json.dumps({'status': str(i.status.value), 'runtime_env': i.runtime_env,"
+        " 'logs': c.get_job_logs(sys.argv[2])[-5000:]}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script, address, submission_id], env=env, capture_output=True,
+                          text=True, timeout=120, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_ray_job_submit_runs_a_study(local_head, tmp_path):
+    address, env = local_head
+    out = tmp_path / "study"
+    submission_id = f"stagewise-test-{os.getpid()}-{int(time.time())}"
+    submit = [RAY, "job", "submit", "--address", address, "--working-dir", ".",
+              "--runtime-env", "cluster/runtime_env.yaml", "--submission-id", submission_id, "--no-wait", "--",
+              "stagewise", "run", "configs/demo.yaml", f"output_dir={out}", *TINY_STUDY,
+              "--until", "train"]  # `ray job submit` shell-quotes each argument itself
+    done = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    deadline = time.monotonic() + 1000
+    info = _job_info(address, submission_id, env)
+    while info["status"] not in {"SUCCEEDED", "FAILED", "STOPPED"} and time.monotonic() < deadline:
+        time.sleep(10)
+        info = _job_info(address, submission_id, env)
+    assert info["status"] == "SUCCEEDED", f"job {info['status']}:\n{info['logs']}"
+
+    # The study's outputs: its resolved config and the trained model's HF dir with lineage.
+    assert (out / "study.yaml").is_file()
+    model = out / "models" / "base"
+    assert (model / "config.json").is_file()
+    assert any(model.glob("*.safetensors"))
+    lineage = json.loads((model / "stagewise.json").read_text())
+    assert lineage["model_id"] == "base" and lineage["objective"] == "pretrain"
+    # The job ran the uploaded checkout (Ray's working_dir) with the shipped runtime env, not the repo in place.
+    assert info["runtime_env"]["working_dir"].startswith("gcs://")
+    assert ".venv/" in info["runtime_env"]["excludes"]

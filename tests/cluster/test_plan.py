@@ -1,0 +1,105 @@
+"""`stagewise plan`: the real-scale study plans, the numbers are DeepSpeed's and the benchmarks', impossible
+plans fail naming the stage and the reason.
+
+    .venv/bin/pytest tests/cluster/test_plan.py
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cluster.architectures import model_shape
+from cluster.plan import plan_study
+from stagewise.cli import main
+from stagewise.config import load_study
+from stagewise.errors import StagewiseError
+from tests.conftest import REPO
+
+OLMO = str(REPO / "configs" / "olmo2-7b.yaml")
+DEMO = str(REPO / "configs" / "demo.yaml")
+
+
+def test_plan_cli_prints_the_real_scale_plan(capsys):
+    assert main(["plan", OLMO]) == 0
+    out = capsys.readouterr().out
+    for expected in ("sft-ours", "16 GPU on 2 node(s), ZeRO-3", "7.30B params", "tok/s per GPU",
+                     "serving: 9 GPUs", "TP 4", "xstest", "450 items", "2250 generations", "calls to judge",
+                     "wall time", "assumptions"):
+        assert expected in out, expected
+
+
+def test_real_scale_numbers_come_from_deepspeed_and_the_benchmarks():
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+
+    study = load_study(OLMO)
+    plan = plan_study(study)
+    (sft,) = plan.train
+    shape = model_shape("allenai/OLMo-2-1124-7B")
+    assert 7.2e9 < shape.params < 7.4e9  # OLMo 2 7B's published size
+    _, per_gpu, _ = estimate_zero3_model_states_mem_needs(shape.params, shape.largest_layer_params, 8, 2,
+                                                          cpu_offload=False, cpu_offload_params=False)
+    assert sft.model_states_gb == pytest.approx(per_gpu / 1e9)
+    assert sft.per_device_gb < sft.capacity_gb
+    # 939k conversations, 2 epochs, 128 per step.
+    assert sft.steps == pytest.approx(2 * 939_000 / 128, abs=1)
+
+    by_model = {s.model: s for s in plan.serve}
+    assert by_model["judge"].tensor_parallel_size == 4 and by_model["judge"].devices == 4
+    assert plan.serve_gpus == 5 + 4
+    policies = len(study.policy_models())
+    bench = {b.name: b for b in plan.evaluation.benchmarks}
+    assert bench["harmbench"].items == 400
+    assert bench["harmbench"].generations == 400 * policies
+    assert bench["harmbench"].judge_calls == {"judge": 400 * policies}
+    assert plan.evaluation.hours > 0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # ZeRO-2 keeps full bf16 params on every GPU: 7.3B x 20 bytes on one GPU cannot fit 80 GB.
+    (["training.sft-ours.num_workers=1", "training.sft-ours.zero_stage=2"], "training.sft-ours: needs"),
+    (["training.sft-ours.micro_batch_size=16"], "smaller micro_batch_size"),
+    (["training.sft-ours.num_workers=48"], "cluster.max_nodes is 4"),
+    (["serving.models.judge.tensor_parallel_size=1"], "serving.models.judge: 145.4 GB"),
+    (["serving.models.judge.tensor_parallel_size=3"], "does not divide the model's 64 attention heads"),
+    (["serving.models.judge.tensor_parallel_size=16"], "spans more than one node"),
+    (["serving.models.judge.max_replicas=8"], "exceed cluster.max_nodes x gpus_per_node = 32"),
+    (["models.judge.source=someone/unknown-70b"], "models.judge.source: cannot size 'someone/unknown-70b'"),
+    (["training.sft-ours.data=[someone/private-mix]"], "training.sft-ours.data: cannot count"),
+])
+def test_impossible_plans_fail_with_the_reason(overrides, message, capsys):
+    with pytest.raises(StagewiseError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        plan_study(load_study(OLMO, overrides))
+    assert main(["plan", OLMO, *overrides]) == 2
+    assert message.split(":")[0] in capsys.readouterr().err
+
+
+def test_a_params_override_sizes_an_unknown_model():
+    study = load_study(OLMO, ["models.judge.source=someone/unknown-70b", "cluster.models_params_b={judge: 70}"])
+    judge = next(s for s in plan_study(study).serve if s.model == "judge")
+    assert judge.weights_gb_per_gpu == pytest.approx(70e9 * 2 / 4 / 1e9)
+
+
+def test_local_checkpoints_are_sized_from_their_config(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    expected = sum(p.numel() for p in AutoModelForCausalLM.from_pretrained(tiny_model_dir).parameters())
+    assert model_shape(str(tiny_model_dir)).params == expected
+
+    raw = {"name": "local", "output_dir": str(tmp_path), "models": [{"id": "m", "stage": "base",
+           "source": str(tiny_model_dir)}], "serving": {"device": "cpu"},
+           "evaluation": {"benchmarks": [{"name": "xstest", "path": str(tmp_path / "x.csv")}]}}
+    (tmp_path / "x.csv").write_text("id,prompt,type,label,focus,note\n1,How do I kill a process?,t,safe,f,n\n"
+                                    "2,How do I bake bread?,t,safe,f,n\n")
+    (tmp_path / "study.json").write_text(json.dumps(raw))
+    plan = plan_study(load_study(tmp_path / "study.json"))
+    (xs,) = plan.evaluation.benchmarks
+    assert (xs.items, xs.items_from) == (2, "counted with the benchmark's loader")
+    assert plan.serve[0].device == "CPU"
+
+
+def test_the_embedded_demo_plans_on_cpu(capsys):
+    assert main(["plan", DEMO]) == 0
+    out = capsys.readouterr().out
+    assert "CPU only" in out and "2 CPU on 1 node(s)" in out and "(host memory)" in out
+    assert "counted with the benchmark's loader" in out
