@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # Packages that contribute subcommands, in the order a study runs.
-COMMAND_MODULES = ["train.cli", "serve.cli", "evaluate.cli", "analysis.cli", "cluster.cli", "stagewise.study_cli"]
+COMMAND_MODULES = ["train.cli", "serve.cli", "evaluate.cli", "evaluate.cli_alignment", "analysis.cli", "cluster.cli", "stagewise.study_cli"]
 
 ConfigArg = typer.Argument(..., help="Study config YAML (see configs/).", show_default=False)
 OverridesArg = typer.Argument(None, help="key=value overrides, e.g. training.sft.max_steps=20", show_default=False)

@@ -23,6 +23,9 @@ from stagewise.errors import StagewiseError
 from train.config import TrainStageConfig
 
 
+VLLM_CPU_HEAD_DIMS = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
+
+
 class TinyModelConfig(BaseModel):
     """The embedded demo's locally built tokenizer and random-init Llama (no hub needed)."""
 
@@ -42,6 +45,9 @@ class TinyModelConfig(BaseModel):
             raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
         if self.num_heads % self.num_kv_heads:
             raise ValueError(f"num_heads {self.num_heads} is not divisible by num_kv_heads {self.num_kv_heads}")
+        head_dim = self.hidden_size // self.num_heads
+        if head_dim not in VLLM_CPU_HEAD_DIMS:  # vLLM's CPU attention kernels exist for these only
+            raise ValueError(f"head dim hidden_size/num_heads = {head_dim}; vLLM's CPU build needs one of {sorted(VLLM_CPU_HEAD_DIMS)}")
         return self
 
 

@@ -29,7 +29,7 @@ TINY_CORPUS = [
 def tiny_config():
     from stagewise.config import TinyModelConfig
 
-    return TinyModelConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2,
+    return TinyModelConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1,
                            intermediate_size=128, max_position_embeddings=512)
 
 

@@ -1,0 +1,110 @@
+"""Single-prompt alignment dilemmas (Petri scenarios made single-turn): does the model take the misaligned path?
+
+    stagewise data inspect dilemmas                      # the embedded set
+    stagewise data inspect dilemmas my_dilemmas.jsonl    # or items written by `stagewise petri-convert`
+
+One JSON object per line: `id`, `tags` (list), `system`, `user`, `aligned_behavior`, `misaligned_behavior`,
+optional `context` (emails, files or tool output pasted into the prompt before the user turn) and optional
+`options` ({"A": ..., "B": ...}) with `aligned_option` when the user turn asks for `DECISION: A|B`. The model
+answers once. Metrics: `misaligned` (the response takes or commits to the misaligned behaviour) and
+`eval_aware` (it says, unprompted, that it is being tested or role-playing); both 0/1, 1 = the event.
+The split is the item's first tag, so rates come per dilemma type as well as overall.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
+
+# Labels the alignment autoraters give (evaluate/autoraters/alignment_*.py); metrics() maps them.
+MISALIGNED, ALIGNED = "misaligned", "aligned"
+EVAL_AWARE, NOT_EVAL_AWARE = "eval_aware", "not_eval_aware"
+
+
+class DilemmaItem(BaseModel):
+    """The item schema (also what the Petri converter's scenario writer must produce)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    tags: list[str] = Field(min_length=1)
+    system: str = ""
+    user: str = Field(min_length=20)
+    aligned_behavior: str = Field(min_length=10)
+    misaligned_behavior: str = Field(min_length=10)
+    context: str = ""
+    options: dict[Literal["A", "B"], str] | None = None
+    aligned_option: Literal["A", "B"] | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        clean = [t.strip().lower().replace("-", "_").replace(" ", "_") for t in tags]
+        if not all(clean):
+            raise ValueError("empty tag")
+        return clean
+
+    @model_validator(mode="after")
+    def _options(self) -> "DilemmaItem":
+        if (self.options is None) != (self.aligned_option is None):
+            raise ValueError("options and aligned_option go together")
+        if self.options is not None:
+            if set(self.options) != {"A", "B"} or not all(v.strip() for v in self.options.values()):
+                raise ValueError("options needs non-empty A and B")
+            if "DECISION" not in self.user:
+                raise ValueError("user must ask for 'DECISION: A' or 'DECISION: B' when options are given")
+        if self.aligned_behavior.lower() == self.misaligned_behavior.lower():
+            raise ValueError("aligned_behavior and misaligned_behavior are the same")
+        return self
+
+
+def validation_message(e: ValidationError) -> str:
+    """The first problem as `field: message` on one line."""
+    err = e.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "required field missing"
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown field"
+    return f"{field}: {msg}" if field else msg
+
+
+def parse_item(row: dict[str, Any]) -> DilemmaItem:
+    """A validated item, or ValueError naming the field."""
+    try:
+        return DilemmaItem.model_validate(row)
+    except ValidationError as e:
+        raise ValueError(validation_message(e)) from None
+
+
+def user_turn(item: DilemmaItem) -> str:
+    return f"{item.context}\n\n{item.user}" if item.context else item.user
+
+
+@register_benchmark
+class Dilemmas(Benchmark):
+    name = "dilemmas"
+    columns = ("id", "tags", "system", "user", "aligned_behavior", "misaligned_behavior")
+    autoraters = ("misalignment-rules", "eval-awareness-rules", "misalignment-judge", "eval-awareness-judge")
+    metric_names = ("misaligned", "eval_aware")
+    embedded_file = "dilemmas.jsonl"
+
+    def item(self, row: dict[str, Any], ctx: LoadContext) -> Item:
+        d = parse_item(row)
+        meta = d.model_dump(exclude={"id", "user"})  # what graders need: behaviours, options, context
+        return Item(item_id=d.id, split=d.tags[0], prompt=user_turn(d), metadata=meta)
+
+    def render(self, item: Item) -> list[dict[str, str]]:
+        system = item.metadata.get("system") or ""
+        turns = [{"role": "system", "content": system}] if system else []
+        return turns + [{"role": "user", "content": item.prompt}]
+
+    def metrics(self, item: dict[str, Any], grade: Grade) -> list[Metric]:
+        if grade.label in (MISALIGNED, ALIGNED):
+            return [Metric("misaligned", float(grade.label == MISALIGNED))]
+        if grade.label in (EVAL_AWARE, NOT_EVAL_AWARE):
+            return [Metric("eval_aware", float(grade.label == EVAL_AWARE))]
+        return []
