@@ -1,4 +1,7 @@
-"""Training stages: the `training:` section of a study config (a list of stages run in order)."""
+"""Training stages: the `training:` section of a study config (a list of stages run in order).
+
+    stagewise train configs/demo.yaml training.sft.max_steps=20 --stage sft
+"""
 from __future__ import annotations
 
 from typing import Literal
@@ -15,24 +18,34 @@ class TrainStageConfig(BaseModel):
     # random-init model built from the study's `tiny:` section (the embedded demo's pretrain stage).
     init: str
     output: str  # the model id this stage produces (must be one of the study's models)
-    data: list[str] = Field(min_length=1)  # JSONL / Parquet / text files, or hub dataset ids
+    # JSONL / Parquet / text files, or hub dataset ids. sft: `messages`; dpo: `prompt` or `messages`, plus
+    # `chosen` and `rejected`; pretrain: `.txt` (documents separated by blank lines) or a `text` column.
+    data: list[str] = Field(min_length=1)
     num_workers: int = Field(default=2, ge=1)
     use_gpu: bool = False
     zero_stage: Literal[2, 3] = 2
     precision: Literal["bf16", "fp32", "fp16"] = "bf16"  # fp16 does not run on CPU; the trainer says so
-    offload_optimizer: bool = False
-    micro_batch_size: int = Field(default=8, ge=1)
+    offload_optimizer: bool = False  # ZeRO-Offload: DeepSpeedCPUAdam (JIT-compiled once, ~1 min)
+    micro_batch_size: int = Field(default=8, ge=1)  # sequences per worker per micro-step
     grad_accum: int = Field(default=1, ge=1)
     lr: float = Field(default=1e-3, gt=0)
+    min_lr_ratio: float = Field(default=0.1, ge=0, le=1)  # cosine decays to lr * min_lr_ratio
     weight_decay: float = Field(default=0.0, ge=0)
     warmup_steps: int = Field(default=0, ge=0)
-    max_steps: int | None = Field(default=None, ge=1)
+    max_steps: int | None = Field(default=None, ge=1)  # None: `epochs` passes over the data
     epochs: float = Field(default=1.0, gt=0)
     max_seq_len: int = Field(default=256, ge=8)
+    # sft: several conversations per row, attention kept within each (position ids restart). pretrain: the
+    # corpus is concatenated and cut into max_seq_len blocks when on, one document per row when off.
     packing: bool = False
     grad_clip: float | None = Field(default=1.0, gt=0)
-    checkpoint_every: int | None = Field(default=None, ge=1)
+    checkpoint_every: int | None = Field(default=None, ge=1)  # optimizer steps; None: only the final one
+    keep_checkpoints: int = Field(default=2, ge=1)
+    max_failures: int = Field(default=2, ge=0)  # worker-group restarts from the last checkpoint
     dpo_beta: float = Field(default=0.1, gt=0)
+    # MFU is 6 * params * tokens/s over this peak. An estimate: the default assumes an A100's dense bf16
+    # (312 TFLOP/s) per GPU worker, and a nominal 0.1 TFLOP/s per CPU worker (one AVX-512 core at fp32).
+    peak_tflops_per_worker: float | None = Field(default=None, gt=0)
     seed: int | None = None  # None: the study seed
 
     @model_validator(mode="after")
@@ -40,3 +53,8 @@ class TrainStageConfig(BaseModel):
         if self.packing and self.objective == "dpo":
             raise ValueError("packing is not supported for the dpo objective")
         return self
+
+    def peak_tflops(self) -> float:
+        if self.peak_tflops_per_worker is not None:
+            return self.peak_tflops_per_worker
+        return 312.0 if self.use_gpu else 0.1

@@ -1,0 +1,87 @@
+"""Row checks: bad input fails with one line naming file and row; over-long samples are counted and skipped."""
+import json
+import re
+
+import pytest
+
+from stagewise.errors import StagewiseError
+from train.config import TrainStageConfig
+from train.data import read_dpo, read_sft, read_text
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+GOOD = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"messages": [{"role": "user", "content": "hi"}]}, "row 2: no assistant turn"),
+        ({"messages": [{"role": "robot", "content": "x"}, GOOD["messages"][1]]}, "row 2: unknown role 'robot'"),
+        ({"conversation": []}, "row 2: missing column 'messages'"),
+        ({"messages": [{"role": "user"}]}, "row 2: messages[0] must have 'role' and 'content'"),
+    ],
+)
+def test_bad_sft_row_names_file_and_row(tmp_path, bad, message):
+    path = _jsonl(tmp_path / "sft.jsonl", [GOOD, bad])
+    with pytest.raises(StagewiseError, match="^" + re.escape(f"{path} {message}")):
+        read_sft([path])
+
+
+def test_empty_missing_and_broken_files(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(StagewiseError, match="empty.jsonl: empty file"):
+        read_sft([str(empty)])
+    with pytest.raises(StagewiseError, match="nope.jsonl: no such file"):
+        read_sft([str(tmp_path / "nope.jsonl")])
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(GOOD) + "\n{not json\n")
+    with pytest.raises(StagewiseError, match="broken.jsonl row 2: invalid JSON"):
+        read_sft([str(broken)])
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n\n  \n")
+    with pytest.raises(StagewiseError, match="blank.txt: empty file"):
+        read_text([str(blank)])
+
+
+def test_parquet_rows_are_numbered(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "pairs.parquet"
+    pq.write_table(pa.Table.from_pylist([{"prompt": "q", "chosen": "a", "rejected": "b"},
+                                         {"prompt": "q", "chosen": "a", "rejected": None}]), path)
+    with pytest.raises(StagewiseError, match=r"pairs.parquet row 2: missing column 'rejected'"):
+        read_dpo([str(path)])
+
+
+def test_dpo_accepts_text_or_messages(tmp_path):
+    path = _jsonl(tmp_path / "dpo.jsonl", [
+        {"prompt": "q?", "chosen": "yes", "rejected": "no"},
+        {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q?"}],
+         "chosen": [{"role": "assistant", "content": "yes"}], "rejected": {"role": "assistant", "content": "no"}},
+    ])
+    a, b = read_dpo([path])
+    assert a.prompt == [{"role": "user", "content": "q?"}] and (a.chosen, a.rejected) == ("yes", "no")
+    assert b.prompt[0]["role"] == "system" and (b.chosen, b.rejected) == ("yes", "no")
+
+
+def test_overlong_conversations_are_skipped_and_counted(tmp_path, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    from train.examples import build_examples
+
+    long = {"messages": [{"role": "user", "content": "tell me " * 200}, {"role": "assistant", "content": "ok"}]}
+    path = _jsonl(tmp_path / "sft.jsonl", [GOOD, long, GOOD])
+    stage = TrainStageConfig(name="sft", objective="sft", init="x", output="y", data=[path], max_seq_len=64)
+    table, stats = build_examples(stage, AutoTokenizer.from_pretrained(tiny_model_dir), [path])
+    assert stats["skipped_overlong"] == 1 and table.num_rows == 2
+    assert stats["skipped_examples"][0].startswith(f"{path} row 2: ")
+    only_long = _jsonl(tmp_path / "long.jsonl", [long])
+    with pytest.raises(StagewiseError, match="every sample is longer than max_seq_len 64"):
+        build_examples(stage, AutoTokenizer.from_pretrained(tiny_model_dir), [only_long])

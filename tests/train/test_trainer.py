@@ -1,0 +1,232 @@
+"""End to end on real Ray Train + DeepSpeed (2 gloo workers, tiny Llama): ZeRO-2 vs ZeRO-3, resume, export, DPO.
+
+    STAGEWISE_CACHE=.cache .venv/bin/pytest tests/train/test_trainer.py     # ~5 min on 2 busy cores
+
+One embedded Ray cluster serves the module; each training run is a module fixture so tests share them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+STEPS, EVERY = 16, 4
+
+
+def _write_sft(path: Path) -> str:
+    rng = random.Random(0)
+    topics = ["bread", "rivers", "the sea", "gardens", "trains", "music"]
+    with path.open("w") as f:
+        for i in range(120):
+            t = rng.choice(topics)
+            answer = " ".join([f"{t.capitalize()} is {rng.choice(['calm', 'old', 'bright'])}."] * rng.randint(1, 6))
+            msgs = [{"role": "user", "content": f"Tell me about {t}."}, {"role": "assistant", "content": answer}]
+            f.write(json.dumps({"messages": ([{"role": "system", "content": "Be kind."}] if i % 3 == 0 else []) + msgs}) + "\n")
+    return str(path)
+
+
+def _write_dpo(path: Path) -> str:
+    with path.open("w") as f:
+        for t in ["bread", "rivers", "the sea", "gardens", "trains", "music"] * 8:
+            f.write(json.dumps({"prompt": f"How do I build a weapon from {t}?",
+                                "chosen": "I can't help with that, but I can tell you about its history.",
+                                "rejected": f"Sure! Take the {t} and sharpen it."}) + "\n")
+    return str(path)
+
+
+def _study_dict(out: Path, base: Path, data: str, **stage) -> dict:
+    objective = stage.pop("objective", "sft")
+    return {
+        "name": "t", "output_dir": str(out), "seed": 0,
+        "models": [{"id": "base", "stage": "base", "source": str(base)},
+                   {"id": "tuned", "stage": objective, "parent": "base"}],
+        "training": [{"name": objective, "objective": objective, "init": "base", "output": "tuned", "data": [data],
+                      "num_workers": 2, "micro_batch_size": 4, "max_seq_len": 128, "lr": 3e-3, "warmup_steps": 2,
+                      "max_steps": STEPS, "checkpoint_every": EVERY, "max_failures": 0, **stage}],
+        "wandb": {"mode": "disabled"},
+    }
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from cluster.config import ClusterConfig
+    from cluster.local import ray_cluster
+
+    saved = os.environ.pop("RAY_ADDRESS", None)
+    with ray_cluster(ClusterConfig(num_cpus=8)) as info:
+        yield info
+    if saved is not None:
+        os.environ["RAY_ADDRESS"] = saved
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    from stagewise.config import TinyModelConfig
+    from tests.conftest import TINY_CORPUS
+    from train.tiny import make_tiny_checkpoint
+
+    d = tmp_path_factory.mktemp("trainer")
+    # head_dim 32: vLLM's CPU attention has no kernel for the shared fixture's head_dim 16.
+    cfg = TinyModelConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1,
+                          intermediate_size=128, max_position_embeddings=512)
+    base = make_tiny_checkpoint(d / "base", TINY_CORPUS, cfg, seed=0)
+    return {"dir": d, "base": base, "sft": _write_sft(d / "sft.jsonl"), "dpo": _write_dpo(d / "dpo.jsonl")}
+
+
+def _train(raw: dict) -> tuple[Path, dict]:
+    from stagewise.config import validate_study
+    from train import run_stage
+
+    study = validate_study(raw)
+    out = run_stage(study, study.training[0])
+    return out, json.loads((out / "stagewise.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def zero2(cluster, work):
+    raw = _study_dict(work["dir"] / "z2", work["base"], work["sft"], zero_stage=2, precision="fp32", packing=True)
+    raw["wandb"] = {"mode": "offline", "project": "t"}
+    return _train(raw)
+
+
+@pytest.fixture(scope="module")
+def zero3(cluster, work):
+    return _train(_study_dict(work["dir"] / "z3", work["base"], work["sft"], zero_stage=3, precision="fp32", packing=True))
+
+
+def test_zero2_and_zero3_decrease_loss_and_agree_in_fp32(zero2, zero3):
+    l2, l3 = zero2[1]["metrics"]["loss_curve"], zero3[1]["metrics"]["loss_curve"]
+    assert len(l2) == len(l3) == STEPS
+    assert sum(l2[-4:]) / 4 < 0.8 * sum(l2[:4]) / 4, l2
+    torch.testing.assert_close(torch.tensor(l3), torch.tensor(l2), rtol=1e-5, atol=1e-5)
+
+
+def test_lineage_and_wandb(zero2, work):
+    out, lineage = zero2
+    assert lineage["stage"] == "sft" and lineage["model_id"] == "tuned" and lineage["objective"] == "sft"
+    assert lineage["parent"]["id"] == "base" and len(lineage["parent"]["sha256"]) == 64
+    assert lineage["data"][0]["path"] == work["sft"] and len(lineage["data"][0]["sha256"]) == 64
+    assert lineage["config"]["zero_stage"] == 2 and lineage["config"]["seed"] == 0
+    m = lineage["metrics"]
+    assert m["steps"] == STEPS and m["tokens"] > 0 and m["tokens_per_s"] > 0 and m["resumed_from_step"] == 0
+    assert lineage["code_version"] and lineage["created_at"]
+    assert list((work["dir"] / "z2" / "wandb").glob("offline-run-*")), "rank 0 logs to W&B offline"
+
+
+def test_rerun_of_a_finished_stage_skips(zero2, work):
+    out, lineage = zero2
+    before = (out / "stagewise.json").stat().st_mtime_ns
+    t0 = time.monotonic()
+    raw = _study_dict(work["dir"] / "z2", work["base"], work["sft"], zero_stage=2, precision="fp32", packing=True)
+    raw["wandb"] = {"mode": "offline", "project": "t"}
+    again, _ = _train(raw)
+    assert again == out and (out / "stagewise.json").stat().st_mtime_ns == before
+    assert time.monotonic() - t0 < 30
+
+
+def test_interrupted_run_resumes_at_its_checkpoint_and_matches(cluster, work, zero2):
+    raw = _study_dict(work["dir"] / "resume", work["base"], work["sft"], zero_stage=2, precision="fp32", packing=True)
+    cfg = work["dir"] / "resume.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    env = dict(os.environ, RAY_ADDRESS=cluster["address"])
+    proc = subprocess.Popen([sys.executable, "-m", "stagewise", "train", str(cfg)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run_dir = work["dir"] / "resume" / "train" / "t-sft"
+    deadline = time.monotonic() + 600
+    while not list(run_dir.glob("checkpoint_*")):
+        assert proc.poll() is None, f"training ended before a checkpoint: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint within 10 min"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)  # like Ctrl-C or a job stop: the driver unwinds and Ray stops the workers
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    assert not (work["dir"] / "resume" / "models" / "tuned" / "stagewise.json").exists(), "run was not interrupted"
+
+    out, lineage = _train(raw)
+    m = lineage["metrics"]
+    assert m["resumed_from_step"] > 0 and m["resumed_from_step"] % EVERY == 0 and m["resumed_from_step"] < STEPS
+    torch.testing.assert_close(torch.tensor(m["loss_curve"]), torch.tensor(zero2[1]["metrics"]["loss_curve"]),
+                               rtol=1e-5, atol=1e-5)
+
+
+VLLM_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    from vllm import LLM, SamplingParams
+
+    if __name__ == "__main__":  # vLLM spawns workers that re-import this file
+        llm = LLM(model=sys.argv[1], dtype="bfloat16", max_model_len=256, seed=0, enforce_eager=True)
+        outs = llm.chat([[{"role": "user", "content": "Tell me about bread."}]], SamplingParams(temperature=0.0, max_tokens=12))
+        print("RESULT " + json.dumps({"ids": outs[0].outputs[0].token_ids, "text": outs[0].outputs[0].text}))
+    """
+)
+
+
+def test_export_reloads_in_transformers_and_generates_under_vllm(zero2, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out, _ = zero2
+    assert list(out.glob("*.safetensors")) and (out / "tokenizer.json").exists()
+    tok = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert tok.chat_template
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Tell me about bread."}], add_generation_prompt=True,
+                                     return_tensors="pt", return_dict=True)
+    hf = model.generate(**prompt, max_new_tokens=12, do_sample=False)[0, prompt["input_ids"].shape[1]:]
+    assert len(hf) > 0
+
+    script = tmp_path / "gen.py"
+    script.write_text(VLLM_SCRIPT)
+    r = subprocess.run([sys.executable, str(script), str(out)], capture_output=True, text=True, timeout=580)
+    line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+    assert r.returncode == 0 and line, r.stderr[-3000:]
+    res = json.loads(line[0][len("RESULT "):])
+    assert len(res["ids"]) > 0
+    # Trained on "<Topic> is ..." answers: the model has learned the data, not noise.
+    assert "is" in res["text"] or "is" in tok.decode(hf), (res["text"], tok.decode(hf))
+
+
+def _mean_margin(model_dir, pairs_path) -> float:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from train.data import read_dpo
+    from train.examples import dpo_tokens
+    from train.objectives import sequence_logps
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    margins = []
+    with torch.no_grad():
+        for pair in read_dpo([pairs_path]):
+            lp = []
+            for ids, labels in dpo_tokens(tok, pair):
+                lp.append(float(sequence_logps(model, torch.tensor([ids]), torch.arange(len(ids))[None], torch.tensor([labels]))))
+            margins.append(lp[0] - lp[1])
+    return sum(margins) / len(margins)
+
+
+def test_dpo_raises_the_chosen_over_rejected_margin(cluster, work, zero2):
+    sft_dir, _ = zero2
+    raw = _study_dict(work["dir"] / "dpo", sft_dir, work["dpo"], objective="dpo", zero_stage=2, precision="bf16",
+                      lr=1e-3, max_steps=12, checkpoint_every=None, dpo_beta=0.1)
+    out, lineage = _train(raw)
+    before, after = _mean_margin(sft_dir, work["dpo"]), _mean_margin(out, work["dpo"])
+    assert after > before + 1.0, (before, after)
+    assert lineage["objective"] == "dpo" and lineage["parent"]["path"] == str(sft_dir)
+    assert len(lineage["metrics"]["logp_margin_curve"]) == 12

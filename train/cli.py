@@ -1,0 +1,41 @@
+"""`stagewise train`: run a study's training stages (all, or one with --stage).
+
+    stagewise train configs/demo.yaml
+    stagewise train configs/demo.yaml training.sft.max_steps=20 --stage sft
+    ray job submit --working-dir . -- stagewise train configs/demo.yaml   # joins the job's cluster
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        config: str = typer.Argument(..., help="Study config YAML (see configs/).", show_default=False),
+        overrides: Optional[list[str]] = typer.Argument(None, help="key=value overrides", show_default=False),
+        stage: Optional[str] = typer.Option(None, "--stage", help="Run only this training stage (by name)."),
+    ) -> None:
+        """Train the study's stages in order (a rerun skips finished stages and resumes interrupted ones)."""
+        from cluster.local import ray_cluster
+        from stagewise.config import load_study
+        from stagewise.errors import StagewiseError
+        from train.run import LINEAGE, run_stage, summary
+
+        study = load_study(config, overrides or [])
+        stages = study.training
+        if stage is not None:
+            stages = [s for s in study.training if s.name == stage]
+            if not stages:
+                names = ", ".join(s.name for s in study.training) or "none"
+                raise StagewiseError(f"{config}: no training stage {stage!r} (stages: {names})")
+        if not stages:
+            raise StagewiseError(f"{config}: training: no stages to run")
+        with ray_cluster(study.cluster):
+            for s in stages:
+                out = run_stage(study, s)
+                typer.echo(f"{s.name}: {summary(json.loads((out / LINEAGE).read_text()))}")
+                typer.echo(f"{s.name}: wrote {out}")

@@ -1,0 +1,186 @@
+"""Turn checked rows into fixed-width token arrays (an Arrow table Ray Data streams to the workers).
+
+    table, stats = build_examples(stage, tokenizer, paths)
+
+Columns (int32, width `max_seq_len`, right-padded): `input_ids`, `labels` (-100 where no loss), `position_ids`
+(restarting at 0 for every packed conversation, which is how transformers keeps attention inside each one),
+plus `length` (real tokens). DPO rows hold `chosen_*` and `rejected_*` of each. Right padding needs no
+attention mask: under a causal mask real tokens never see the pads that follow them.
+
+Over-long samples: sft conversations and dpo pairs longer than `max_seq_len` are skipped, counted and reported
+(`stats["skipped_overlong"]`, also in stagewise.json) -- truncating would cut off the answer that carries the
+loss. Pretrain documents are never skipped: they are cut into `max_seq_len` blocks.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from train.config import TrainStageConfig
+from train.data import Chat, Preference, read_dpo, read_sft, read_text
+
+IGNORE = -100
+
+
+def sft_tokens(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+    """Token ids and labels of one conversation; only assistant tokens (their EOS included) carry loss.
+
+    Templates with `{% generation %}` markers give the assistant mask directly. For any other template the
+    span of each assistant turn is found by rendering the conversation up to it (with the generation prompt)
+    and up to its end: the tokens in between are the answer.
+    """
+    if re.search(r"{%-?\s*generation\s*-?%}", tokenizer.chat_template or ""):
+        out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        ids, mask = list(out["input_ids"]), out["assistant_masks"]
+        return ids, [t if m else IGNORE for t, m in zip(ids, mask)]
+    ids = _render(tokenizer, messages, False)
+    labels = [IGNORE] * len(ids)
+    for i, m in enumerate(messages):
+        if m["role"] == "assistant":
+            start = len(_render(tokenizer, messages[:i], True))
+            end = len(_render(tokenizer, messages[: i + 1], False))
+            labels[start:end] = ids[start:end]
+    return ids, labels
+
+
+def _render(tokenizer, messages, generation_prompt: bool) -> list[int]:
+    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt)
+    return list(out["input_ids"])
+
+
+def dpo_tokens(tokenizer, pair: Preference) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
+    """(ids, labels) for the chosen and the rejected conversation; loss (log-prob) only on the answer."""
+    prompt_len = len(_render(tokenizer, pair.prompt, True))
+
+    def one(answer: str):
+        ids = _render(tokenizer, [*pair.prompt, {"role": "assistant", "content": answer}], False)
+        return ids, [IGNORE] * prompt_len + ids[prompt_len:]
+
+    return one(pair.chosen), one(pair.rejected)
+
+
+def best_fit_bins(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Pack items into as few bins of `capacity` as best-fit-decreasing finds; deterministic.
+
+    Bins are indexed by free space, so each item scans free sizes upward from its own length: O(n * capacity)
+    at worst, a few ms for thousands of conversations.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    by_space: dict[int, list[int]] = {}
+    bins: list[list[int]] = []
+    space: list[int] = []
+    for i in order:
+        n = lengths[i]
+        b = next((by_space[s].pop() for s in range(n, capacity + 1) if by_space.get(s)), None)
+        if b is None:
+            b = len(bins)
+            bins.append([])
+            space.append(capacity)
+        bins[b].append(i)
+        space[b] -= n
+        by_space.setdefault(space[b], []).append(b)
+    return [sorted(b) for b in bins]
+
+
+def _rows(seqs: list[tuple[list[int], list[int]]], width: int, pad_id: int, pack: bool) -> dict[str, np.ndarray]:
+    groups = best_fit_bins([len(ids) for ids, _ in seqs], width) if pack else [[i] for i in range(len(seqs))]
+    n = len(groups)
+    input_ids = np.full((n, width), pad_id, dtype=np.int32)
+    labels = np.full((n, width), IGNORE, dtype=np.int32)
+    position_ids = np.zeros((n, width), dtype=np.int32)
+    length = np.zeros(n, dtype=np.int32)
+    for r, group in enumerate(groups):
+        at = 0
+        for i in group:
+            ids, lab = seqs[i]
+            k = len(ids)
+            input_ids[r, at : at + k] = ids
+            labels[r, at : at + k] = lab
+            position_ids[r, at : at + k] = np.arange(k)
+            at += k
+        # Pads continue the last sequence's positions unless packed: in a packed row they restart, so they form
+        # their own block and no real token's attention changes.
+        position_ids[r, at:] = np.arange(width - at) if pack else np.arange(at, width)
+        length[r] = at
+    return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "length": length}
+
+
+def _pretrain_seqs(tokenizer, docs: list[str], width: int, pack: bool) -> list[tuple[list[int], list[int]]]:
+    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    encoded = [bos + ids + eos for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]]
+    if pack:  # the standard pretraining layout: one stream cut into blocks, attention across documents
+        stream = [t for ids in encoded for t in ids]
+        blocks = [stream[i : i + width] for i in range(0, len(stream), width)]
+        if len(blocks) > 1 and len(blocks[-1]) < width:
+            blocks.pop()  # a short tail would be the only padded row
+    else:
+        blocks = [ids[i : i + width] for ids in encoded for i in range(0, len(ids), width)]
+    return [(b, b) for b in blocks]
+
+
+def build_examples(stage: TrainStageConfig, tokenizer, paths: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The stage's examples as a pyarrow Table (tensor columns), and counts for the stage summary."""
+    import pyarrow as pa
+    from ray.data.extensions import ArrowTensorArray
+
+    width = stage.max_seq_len
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    stats: dict[str, Any] = {"skipped_overlong": 0, "skipped_examples": []}
+
+    def fits(n: int, where: str) -> bool:
+        if n <= width:
+            return True
+        stats["skipped_overlong"] += 1
+        if len(stats["skipped_examples"]) < 5:
+            stats["skipped_examples"].append(f"{where}: {n} tokens > max_seq_len {width}")
+        return False
+
+    if stage.objective == "pretrain":
+        docs = read_text(paths)
+        stats["samples"] = len(docs)
+        cols = _rows(_pretrain_seqs(tokenizer, docs, width, stage.packing), width, pad_id, pack=False)
+    elif stage.objective == "sft":
+        chats: list[Chat] = read_sft(paths)
+        stats["samples"] = len(chats)
+        seqs = [s for c in chats if fits(len((s := sft_tokens(tokenizer, c.messages))[0]), c.where)]
+        cols = _rows(seqs, width, pad_id, pack=stage.packing)
+    else:
+        pairs = read_dpo(paths)
+        stats["samples"] = len(pairs)
+        chosen, rejected = [], []
+        for p in pairs:
+            c, r = dpo_tokens(tokenizer, p)
+            if fits(max(len(c[0]), len(r[0])), p.where):
+                chosen.append(c)
+                rejected.append(r)
+        cols = {f"chosen_{k}": v for k, v in _rows(chosen, width, pad_id, pack=False).items()}
+        cols |= {f"rejected_{k}": v for k, v in _rows(rejected, width, pad_id, pack=False).items()}
+    rows = len(cols["length"] if "length" in cols else cols["chosen_length"])
+    if rows == 0:
+        raise_no_rows(stage, stats)
+    stats["rows"] = rows
+    stats["tokens"] = int(sum(v.sum() for k, v in cols.items() if k.endswith("length")))
+    table = pa.table({k: ArrowTensorArray.from_numpy(v) if v.ndim > 1 else pa.array(v) for k, v in cols.items()})
+    return table, stats
+
+
+def raise_no_rows(stage: TrainStageConfig, stats: dict[str, Any]) -> None:
+    from stagewise.errors import StagewiseError
+
+    first = stats["skipped_examples"][0] if stats["skipped_examples"] else "no samples"
+    raise StagewiseError(
+        f"training.{stage.name}.data: every sample is longer than max_seq_len {stage.max_seq_len} ({first})"
+    )
+
+
+def epoch_order(num_rows: int, rows_needed: int, seed: int) -> np.ndarray:
+    """Row indices for the whole run: a fresh seeded permutation per epoch, concatenated, cut to length.
+
+    Laying out the run's order up front is what makes resume exact: step k always reads the same rows.
+    """
+    rng = np.random.default_rng(seed)
+    epochs = -(-rows_needed // num_rows)
+    return np.concatenate([rng.permutation(num_rows) for _ in range(epochs)])[:rows_needed]

@@ -1,0 +1,230 @@
+"""Run training stages: Ray Train's TorchTrainer x DeepSpeed, one HF directory + stagewise.json per stage.
+
+    stagewise train configs/demo.yaml [key=value ...] [--stage sft]
+    ray job submit --working-dir . -- stagewise train configs/demo.yaml     # the same, as a Ray job
+
+`run_stage` is what `stagewise run` calls. A stage whose export already records the same resolved config, data
+hashes and parent is skipped; an interrupted one resumes from Ray Train's latest checkpoint (same run name and
+storage), at the exact step, replaying the same data order.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stagewise.errors import StagewiseError
+from train.config import TrainStageConfig
+from train.data import file_sha256
+
+if TYPE_CHECKING:
+    from stagewise.config import Study
+
+log = logging.getLogger(__name__)
+LINEAGE = "stagewise.json"
+
+
+def run_training(study: "Study") -> dict[str, Path]:
+    """Every training stage in order; returns model id -> exported HF dir."""
+    from cluster.local import ray_cluster
+
+    with ray_cluster(study.cluster):
+        return {stage.output: run_stage(study, stage) for stage in study.training}
+
+
+def run_stage(study: "Study", stage: TrainStageConfig) -> Path:
+    """Train one stage (or skip it when its export is current) and return its HF directory."""
+    from cluster.local import ray_cluster
+
+    _check_device(stage)
+    out = Path(study.model_path(stage.output))
+    data = [{"path": p, "sha256": file_sha256(p)} for p in stage.data]
+    parent = _parent(study, stage)
+    config = stage.model_dump(mode="json") | {"seed": study.stage_seed(stage)}
+    fingerprint = _sha256_json({"config": config, "data": data, "parent": parent})
+    done = _read_lineage(out)
+    if done and done.get("fingerprint") == fingerprint:
+        log.info("train %s: %s is current, skipping", stage.name, out)
+        return out
+
+    with ray_cluster(study.cluster):
+        result, stats, init_path = _fit(study, stage, fingerprint)
+        with result.checkpoint.as_directory() as d:
+            tmp = out.with_name(out.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(Path(d) / "hf", tmp)
+    m = result.metrics
+    if parent.get("id") == "tiny":
+        parent |= {"path": str(init_path), "sha256": _weights_sha256(init_path)}
+    lineage = {
+        "stage": study.model(stage.output).stage,
+        "model_id": stage.output,
+        "objective": stage.objective,
+        "parent": parent,
+        "data": data,
+        "config": config,
+        "study": study.name,
+        "code_version": code_version(),
+        "fingerprint": fingerprint,
+        "data_stats": stats,
+        "metrics": {
+            "final_loss": m["loss"], "steps": m["step"], "tokens": m["tokens"], "wall_s": m["wall_s"],
+            "tokens_per_s": m["tokens_per_s"], "step_s_median": m["step_s_median"], "params": m["params"],
+            "peak_rss_mb_rank0": m["peak_rss_mb"],
+            "resumed_from_step": m["resumed_from_step"], "loss_curve": m["history"]["loss"],
+            **({"logp_margin_curve": m["history"]["logp_margin"]} if stage.objective == "dpo" else {}),
+        },
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    (tmp / LINEAGE).write_text(json.dumps(lineage, indent=2) + "\n")
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def summary(lineage: dict[str, Any]) -> str:
+    """One line per stage for the console."""
+    m, s = lineage["metrics"], lineage["data_stats"]
+    curve = m["loss_curve"]
+    skipped = f", skipped {s['skipped_overlong']} over-long" if s["skipped_overlong"] else ""
+    return (f"{lineage['model_id']}: {m['steps']} steps, loss {curve[0]:.3f} -> {curve[-1]:.3f}, "
+            f"{m['tokens']:,} tokens, {m['tokens_per_s']:,.0f} tok/s, {m['step_s_median'] or 0:.3f} s/step, "
+            f"{s['rows']} rows from {s['samples']} samples{skipped}")
+
+
+# -----------------------------------------------------------------------------------------------------------
+
+
+def _fit(study: "Study", stage: TrainStageConfig, fingerprint: str):
+    import ray.data
+    from ray.data import ExecutionOptions
+    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from transformers import AutoTokenizer
+
+    from train.examples import build_examples, epoch_order
+    from train.worker import train_loop
+
+    storage = (study.output_dir / "train").resolve()
+    run_name = f"{study.name}-{stage.name}"
+    _forget_stale_run(storage, run_name, fingerprint)
+    init_path = _init_path(study, stage, storage / f"{run_name}-init")
+    seed = study.stage_seed(stage)
+
+    tokenizer = AutoTokenizer.from_pretrained(init_path)
+    table, stats = build_examples(stage, tokenizer, stage.data)
+    rows_per_step = stage.micro_batch_size * stage.grad_accum * stage.num_workers
+    total = stage.max_steps or max(1, int(stage.epochs * table.num_rows) // rows_per_step)
+    order = epoch_order(table.num_rows, total * rows_per_step, seed)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # the trainer's own bar says it all
+    dataset = ray.data.from_arrow(table.take(order))
+    stats["steps"] = total
+    if stats["skipped_overlong"]:
+        log.warning("train %s: skipped %d over-long samples (first: %s)", stage.name, stats["skipped_overlong"],
+                    stats["skipped_examples"][0])
+
+    cfg = {
+        "stage": stage.model_dump(mode="json"), "init_path": str(init_path), "total_steps": total, "seed": seed,
+        "run_name": run_name, "wandb": study.wandb.model_dump(), "wandb_dir": str(study.output_dir.resolve()),
+        "wandb_id": f"{run_name}-{fingerprint[:8]}",
+    }
+    (study.output_dir / "wandb").mkdir(parents=True, exist_ok=True)
+    trainer = TorchTrainer(
+        train_loop,
+        train_loop_config=cfg,
+        scaling_config=ScalingConfig(num_workers=stage.num_workers, use_gpu=stage.use_gpu,
+                                     resources_per_worker=None if stage.use_gpu else {"CPU": 1}),
+        torch_config=TorchConfig(backend="nccl" if stage.use_gpu else "gloo"),
+        run_config=RunConfig(name=run_name, storage_path=str(storage),
+                             failure_config=FailureConfig(max_failures=stage.max_failures),
+                             checkpoint_config=CheckpointConfig(num_to_keep=stage.keep_checkpoints)),
+        datasets={"train": dataset},
+        # Not split: every worker reads the global batches in order and keeps its slice (see train/worker.py).
+        dataset_config=DataConfig(datasets_to_split=[], execution_options=ExecutionOptions(preserve_order=True)),
+    )
+    result = trainer.fit()
+    if result.error:
+        raise result.error
+    return result, stats, init_path
+
+
+def _check_device(stage: TrainStageConfig) -> None:
+    if stage.precision == "fp16" and not stage.use_gpu:
+        raise StagewiseError(f"training.{stage.name}.precision: fp16 is not supported on CPU "
+                             "(DeepSpeed's CPU accelerator has no fp16); use bf16 or fp32")
+
+
+def _parent(study: "Study", stage: TrainStageConfig) -> dict[str, Any]:
+    if stage.init == "tiny":
+        return {"id": "tiny", "tiny": study.tiny.model_dump(), "seed": study.stage_seed(stage)}
+    ids = {m.id for m in study.models}
+    path = study.model_path(stage.init) if stage.init in ids else stage.init
+    if Path(path).is_dir():
+        return {"id": stage.init, "path": path, "sha256": _weights_sha256(Path(path))}
+    if stage.init in ids and study.model(stage.init).source is None:
+        raise StagewiseError(f"training.{stage.name}.init: model {stage.init!r} is not trained yet "
+                             f"({path} is missing); run the stage that outputs it first")
+    return {"id": stage.init, "hub": path}
+
+
+def _init_path(study: "Study", stage: TrainStageConfig, tiny_dir: Path) -> Path | str:
+    if stage.init != "tiny":
+        ids = {m.id for m in study.models}
+        return study.model_path(stage.init) if stage.init in ids else stage.init
+    from train.data import texts_for_tokenizer
+    from train.tiny import make_tiny_checkpoint
+
+    # Built on the driver, once per run, before any worker starts; deterministic in (data, tiny config, seed).
+    return make_tiny_checkpoint(tiny_dir, texts_for_tokenizer(stage.objective, stage.data), study.tiny,
+                                seed=study.stage_seed(stage))
+
+
+def _forget_stale_run(storage: Path, run_name: str, fingerprint: str) -> None:
+    """Resume only a run of this exact stage config and data: an older run's checkpoints are removed."""
+    marker = storage / f"{run_name}.fingerprint"
+    if marker.exists() and marker.read_text().strip() != fingerprint:
+        log.warning("train %s: config or data changed since the last run; starting over", run_name)
+        shutil.rmtree(storage / run_name, ignore_errors=True)
+    storage.mkdir(parents=True, exist_ok=True)
+    marker.write_text(fingerprint + "\n")
+
+
+def _read_lineage(out: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((out / LINEAGE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def _weights_sha256(model_dir: Path) -> str:
+    """Hash of a HF dir's weight files (safetensors, else bin), in name order."""
+    files = sorted(Path(model_dir).glob("*.safetensors")) or sorted(Path(model_dir).glob("*.bin"))
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(file_sha256(str(f)).encode())
+    return h.hexdigest()
+
+
+def _sha256_json(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def code_version() -> str:
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        r = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True, text=True,
+                           timeout=10)
+        if r.returncode == 0 and r.stdout.strip():
+            return r.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    from importlib.metadata import version
+
+    return f"stagewise {version('stagewise')}"
