@@ -1,0 +1,135 @@
+"""From a result store to the study's report: the whole `stagewise analyze` in one call.
+
+    outputs = analyze_store("runs/demo/results", "runs/demo/report", AnalysisConfig(),
+                            model_order=["base", "sft", "production"], study_name="demo")
+    outputs = analyze_study(load_study("configs/demo.yaml"))   # the same, from a study config
+
+Writes into `report_dir`: summary.csv (model x benchmark x metric), comparisons.csv (pair x benchmark x
+metric), disagreements.csv, figure.png/svg, report.md/html; then, if `wandb_settings` is given and its
+mode is not "disabled", the W&B runs under `<wandb_dir>/wandb/` (default: the report dir's parent, i.e.
+the study's output dir). A W&B failure is reported in `outputs.notes`, never fatal: the report comes first.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from analysis.config import AnalysisConfig
+from analysis.figure import draw_comparison_figure, save_figure
+from analysis.report import attach_responses, find_disagreements, write_report
+from analysis.store import load_graded_values
+from analysis.summary import Statistics, compute_statistics
+from analysis.wandb_views import WandbOutputs, WandbSettings
+from stagewise.errors import StagewiseError
+
+log = logging.getLogger(__name__)
+
+# Without a study config, models are ordered by their stage's place in training, then by name.
+STAGE_ORDER = ("base", "pretrain", "pretrained", "sft", "dpo", "rlhf", "production")
+
+
+@dataclass
+class AnalysisOutputs:
+    summary_csv: Path
+    comparisons_csv: Path
+    disagreements_csv: Path
+    figure_png: Path
+    figure_svg: Path
+    report_md: Path
+    report_html: Path
+    statistics: Statistics
+    config: AnalysisConfig
+    model_order: list[str]
+    pairs: list[tuple[str, str]]
+    wandb: WandbOutputs | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return str(self.report_md.parent)
+
+
+def analyze_study(study, output_dir: str | Path | None = None) -> AnalysisOutputs:
+    """`analyze_store` for a `stagewise.config.Study`: its store, report dir, models, stages, W&B settings.
+
+    `output_dir` overrides `study.output_dir` (a study directory that was moved or copied).
+    """
+    out = Path(output_dir if output_dir is not None else study.output_dir)
+    return analyze_store(out / "results", out / "report", study.analysis,
+                         model_order=[m.id for m in study.models], stages={m.id: m.stage for m in study.models},
+                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out)
+
+
+def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: AnalysisConfig | None = None, *,
+                  model_order: list[str] | None = None, stages: dict[str, str] | None = None,
+                  study_name: str = "study", wandb_settings: WandbSettings | None = None,
+                  wandb_dir: str | Path | None = None) -> AnalysisOutputs:
+    cfg = cfg or AnalysisConfig()
+    results_dir, report_dir = Path(results_dir), Path(report_dir)
+    graded = load_graded_values(results_dir)
+    notes = list(graded.notes)
+    for model, stage in (stages or {}).items():
+        if model in graded.stages and graded.stages[model] != stage:
+            notes.append(f"model {model!r} is stage {stage!r} in the study config but {graded.stages[model]!r} "
+                         "in the store; the store's stage is used")
+    order = resolve_model_order(graded.stages, model_order)
+    pairs = resolve_pairs(cfg.comparisons, order, graded.source)
+    stats = compute_statistics(graded, cfg, order, pairs)
+    notes += stats.notes
+
+    report_dir.mkdir(parents=True, exist_ok=True)
+    summary_csv, comparisons_csv = report_dir / "summary.csv", report_dir / "comparisons.csv"
+    pacsv.write_csv(stats.summary, summary_csv)
+    pacsv.write_csv(stats.comparisons, comparisons_csv)
+    png, svg = save_figure(draw_comparison_figure(stats.summary, order, cfg.confidence), report_dir)
+    disagreements = attach_responses(results_dir, find_disagreements(graded, pairs, cfg), stats, cfg)
+    disagreements_csv = report_dir / "disagreements.csv"
+    pacsv.write_csv(disagreements, disagreements_csv)
+    md, html = write_report(report_dir, stats, disagreements, study_name=study_name, cfg=cfg, model_order=order,
+                            stages=graded.stages, source=str(graded.source), rows=graded.rows, notes=notes,
+                            figure=png.name)
+    outputs = AnalysisOutputs(summary_csv, comparisons_csv, disagreements_csv, png, svg, md, html, stats, cfg,
+                              order, pairs, notes=notes)
+    if wandb_settings is not None and wandb_settings.mode != "disabled":
+        from analysis.wandb_views import log_study
+
+        try:
+            outputs.wandb = log_study(stats, settings=wandb_settings,
+                                      wandb_dir=Path(wandb_dir) if wandb_dir else report_dir.parent,
+                                      results_dir=results_dir, study_name=study_name, model_order=order,
+                                      stages=graded.stages, cfg=cfg, figure_png=png)
+        except Exception as e:  # W&B is a view of the results, never a requirement for them
+            log.warning("W&B logging failed: %s", e)
+            outputs.notes.append(f"W&B logging failed: {type(e).__name__}: {e}")
+    return outputs
+
+
+def resolve_model_order(store_stages: dict[str, str], model_order: list[str] | None) -> list[str]:
+    """The study's order for the models it has in the store; others after, by stage then name."""
+    given = [m for m in (model_order or []) if m in store_stages]
+    rest = sorted((m for m in store_stages if m not in given), key=lambda m: (_stage_rank(store_stages[m]), m))
+    return given + rest
+
+
+def resolve_pairs(configured: list[tuple[str, str]], order: list[str], source: Path) -> list[tuple[str, str]]:
+    """The configured pairs, or each model against the next one in stage order."""
+    if not configured:
+        return list(zip(order, order[1:]))
+    for a, b in configured:
+        for m in (a, b):
+            if m not in order:
+                raise StagewiseError(f"analysis.comparisons: model {m!r} has no graded rows in {source} "
+                                     f"(models there: {', '.join(order)})")
+    return [tuple(p) for p in configured]
+
+
+def _stage_rank(stage: str) -> int:
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else len(STAGE_ORDER)
+
+
+def read_csv(path: Path) -> pa.Table:
+    """Read back one of the CSVs written here (tests and downstream tools)."""
+    return pacsv.read_csv(path)
