@@ -1,7 +1,16 @@
-"""Serving: the `serving:` section of a study config (one Ray Serve LLM app for every model)."""
+"""Serving: the `serving:` section of a study config (one Ray Serve LLM app for every model).
+
+    serving:
+      host: 127.0.0.1          # loopback unless a deployment says otherwise
+      port: 8000
+      models:                  # per-model overrides (ids from `models:`); others get the defaults
+        judge: {max_replicas: 2, accelerator_type: H100, tensor_parallel_size: 2}
+"""
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ServedModelConfig(BaseModel):
@@ -14,17 +23,47 @@ class ServedModelConfig(BaseModel):
     accelerator_type: str | None = None  # e.g. "H100" on a GPU cluster; None on CPU
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_model_len: int | None = Field(default=None, ge=16)
-    engine_kwargs: dict = Field(default_factory=dict)
+    engine_kwargs: dict = Field(default_factory=dict)  # passed to vLLM as-is (wins over everything else)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ServedModelConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        return self
 
 
 class ServeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    app_name: str = Field(default="stagewise", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # Ray Serve app name
     host: str = "127.0.0.1"  # bind loopback unless a deployment says otherwise
     port: int = Field(default=8000, ge=0, le=65535)  # 0: pick a free port
-    api_key: str | None = None  # or set STAGEWISE_API_KEY
+    api_key: str | None = None  # or set STAGEWISE_API_KEY; None: no key required
     ready_timeout_s: float = Field(default=300, gt=0)
-    dtype: str = "bfloat16"
+    # auto: CPU placement (vLLM's CPU build) unless the cluster has GPUs.
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    dtype: str = "bfloat16"  # CPU vLLM has no fp16; bf16 runs everywhere we test
     max_model_len: int = Field(default=512, ge=16)
-    kv_cache_gb: float = Field(default=1.0, gt=0)  # VLLM_CPU_KVCACHE_SPACE on CPU
+    kv_cache_gb: int = Field(default=1, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU (whole GiB, vLLM parses an int)
+    cpus_per_replica: float = Field(default=1, gt=0)  # the CPU placement bundle of one engine
+    # Skip torch.compile in vLLM: engines start ~1 min sooner on a busy CPU (tests), decode somewhat slower.
+    enforce_eager: bool = False
+    max_num_seqs: int = Field(default=128, ge=1)  # vLLM's batch size cap: bounds memory on small machines
+    max_ongoing_requests: int = Field(default=256, ge=1)  # per replica, before Serve queues at the router
+    min_replicas: int = Field(default=1, ge=0)
+    max_replicas: int = Field(default=1, ge=1)
+    # Serve restarts a replica whose engine fails to start this many times before the app fails readiness.
+    start_attempts: int = Field(default=3, ge=1)
     models: dict[str, ServedModelConfig] = Field(default_factory=dict)  # model id -> overrides
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ServeConfig":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        return self
+
+    def for_model(self, model_id: str) -> ServedModelConfig:
+        """The model's overrides, or the section-wide replica bounds when it has none."""
+        if model_id in self.models:
+            return self.models[model_id]
+        return ServedModelConfig(min_replicas=self.min_replicas, max_replicas=self.max_replicas)

@@ -1,0 +1,169 @@
+"""Graded items/s of the eval pipeline vs a sequential transformers `generate` loop and raw vLLM offline.
+
+    STAGEWISE_CACHE=.cache .venv/bin/python bench/bench_eval.py --items 128 --max-tokens 64
+
+Same prompts (the embedded XSTest set), same tiny local model (the demo's size), greedy, one run each:
+  (a) transformers `generate`, one prompt at a time (what a naive eval loop does);
+  (b) vLLM offline `LLM.chat` on all prompts at once (the engine's ceiling; its own process);
+  (c) the pipeline: Ray Data policy + grader actors (refusal-rules) against the Serve app, into the store,
+      for each `--endpoints` choice (completions: token-id prompt lists; chat: one request per item).
+The pipeline is timed at steady state: the Serve app is up and a small warm-up evaluation has run first
+(actor start-up, tokenizer load and vLLM's first compiles are not counted); Ray Data start-up is counted.
+Prints one JSON line per variant and a Markdown table for BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def conversations(n: int) -> list[list[dict[str, str]]]:
+    from evaluate import get_benchmark
+
+    return [i["messages"] for i in get_benchmark("xstest").load(None, limit=n)]
+
+
+def make_model(out: Path) -> Path:
+    from stagewise.config import TinyModelConfig
+    from train.tiny import make_tiny_checkpoint
+
+    corpus = [m[0]["content"] for m in conversations(150)] * 4
+    return make_tiny_checkpoint(out, corpus, TinyModelConfig(max_position_embeddings=2048), seed=0)
+
+
+def bench_transformers(model_dir: Path, n: int, max_tokens: int) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # One thread: on 2 shared cores torch's second OpenMP thread mostly spin-waits (STACK.md saw the same in
+    # training); this is the loop's best setting here, so the ratio is not flattered.
+    torch.set_num_threads(1)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).eval()
+    convs = conversations(n)
+    tokens = done = 0
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for conv in convs:
+            ids = tok.apply_chat_template(conv, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+            out = model.generate(**ids, max_new_tokens=max_tokens, do_sample=False)
+            tokens += out.shape[1] - ids["input_ids"].shape[1]
+            done += 1
+            if done % 16 == 0:
+                print(f"transformers: {done}/{n} in {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+    wall = time.perf_counter() - start
+    return {"variant": "transformers generate (sequential)", "items": n, "wall_s": wall, "items_per_s": n / wall,
+            "completion_tokens": tokens}
+
+
+VLLM_SCRIPT = """
+import json, sys, time
+from vllm import LLM, SamplingParams
+if __name__ == "__main__":
+    model_dir, n, max_tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    convs = json.loads(open(sys.argv[4]).read())
+    llm = LLM(model=model_dir, dtype="bfloat16", max_model_len=512, seed=0)
+    params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
+    llm.chat(convs[:8], params, use_tqdm=False)  # warm-up, like the pipeline's
+    start = time.perf_counter()
+    outs = llm.chat(convs, params, use_tqdm=False)
+    wall = time.perf_counter() - start
+    tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+    print("RESULT " + json.dumps({"variant": "vLLM offline LLM.chat (all at once)", "items": n, "wall_s": wall,
+                                  "items_per_s": n / wall, "completion_tokens": tokens}))
+"""
+
+
+def bench_vllm(model_dir: Path, n: int, max_tokens: int, tmp: Path) -> dict:
+    script, data = tmp / "vllm_offline.py", tmp / "convs.json"
+    script.write_text(VLLM_SCRIPT)
+    data.write_text(json.dumps(conversations(n)))
+    from cluster.env import cpu_runtime_env
+
+    r = subprocess.run([sys.executable, str(script), str(model_dir), str(n), str(max_tokens), str(data)],
+                       capture_output=True, text=True, env={**os.environ, **cpu_runtime_env()}, timeout=1200)
+    line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+    if not line:
+        raise RuntimeError(r.stderr[-3000:])
+    return json.loads(line[0][len("RESULT "):])
+
+
+def bench_pipeline(model_dir: Path, n: int, max_tokens: int, tmp: Path, endpoints: list[str]) -> list[dict]:
+    import pyarrow.dataset as ds
+
+    from cluster.config import ClusterConfig
+    from cluster.local import ray_cluster
+    from evaluate import run_evaluation
+    from serve.app import start_app
+    from serve.config import ServeConfig
+    from stagewise.config import validate_study
+
+    def study(out: Path, limit: int, endpoint: str):
+        return validate_study({
+            "name": "bench", "output_dir": str(out), "models": [{"id": "tiny", "stage": "sft", "source": str(model_dir)}],
+            "evaluation": {"sampling": {"temperature": 0.0, "max_tokens": max_tokens}, "endpoint": endpoint,
+                           "benchmarks": [{"name": "xstest", "limit": limit, "autoraters": ["refusal-rules"]}],
+                           "autoraters": [{"name": "refusal-rules", "kind": "rules"}]},
+            "wandb": {"mode": "disabled"},
+        })
+
+    results = []
+    cfg = ServeConfig(port=0, max_model_len=512, kv_cache_gb=1, app_name="bench")
+    with ray_cluster(ClusterConfig()):
+        served = start_app({"tiny": str(model_dir)}, cfg)
+        for endpoint in endpoints:
+            run_evaluation(study(tmp / f"warm-{endpoint}", 16, endpoint), served, progress=False)
+            out = tmp / f"timed-{endpoint}"
+            start = time.perf_counter()
+            results_dir = run_evaluation(study(out, n, endpoint), served, progress=False)
+            wall = time.perf_counter() - start
+            graded = ds.dataset(results_dir / "grades", format="parquet").count_rows()
+            results.append({"variant": f"pipeline (Ray Data + Serve, endpoint={endpoint})", "items": graded,
+                            "wall_s": wall, "items_per_s": graded / wall})
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--items", type=int, default=128)
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--endpoints", default="completions,chat")
+    p.add_argument("--skip", default="", help="comma list of: transformers, vllm, pipeline")
+    args = p.parse_args()
+    from cluster.env import apply_cpu_env
+
+    apply_cpu_env()
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        model_dir = make_model(tmp / "model")
+        rows = []
+        if "transformers" not in skip:
+            rows.append(bench_transformers(model_dir, args.items, args.max_tokens))
+            print(json.dumps(rows[-1]), flush=True)
+        if "vllm" not in skip:
+            rows.append(bench_vllm(model_dir, args.items, args.max_tokens, tmp))
+            print(json.dumps(rows[-1]), flush=True)
+        if "pipeline" not in skip:
+            for r in bench_pipeline(model_dir, args.items, args.max_tokens, tmp, args.endpoints.split(",")):
+                rows.append(r)
+                print(json.dumps(r), flush=True)
+    base = {r["variant"].split(" ")[0]: r["items_per_s"] for r in rows}
+    print("\n| variant | items | wall s | items/s | vs transformers | vs vLLM offline |\n|---|---|---|---|---|---|")
+    for r in rows:
+        vs_hf = r["items_per_s"] / base["transformers"] if "transformers" in base else float("nan")
+        vs_vllm = r["items_per_s"] / base["vLLM"] if "vLLM" in base else float("nan")
+        print(f"| {r['variant']} | {r['items']} | {r['wall_s']:.1f} | {r['items_per_s']:.1f} | {vs_hf:.1f}x | {vs_vllm:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The two Ray Data actor stages: policy (the model under test answers) and grader (autoraters judge).
+
+Rows travel as Arrow batches in `FLIGHT_SCHEMA` (a generation plus what is still to grade) into the policy
+stage, and leave the grader stage as `GRADED_SCHEMA` rows plus the generation's own timestamp. Both
+actors hold a `Generator` (batched, concurrent requests to the Serve app), so each holds little CPU.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections import defaultdict
+from typing import Any
+
+import pyarrow as pa
+
+from evaluate.generation import Generator
+from evaluate.registry import Grade, get_autorater, get_benchmark
+from evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, graded_key
+
+log = logging.getLogger(__name__)
+
+TS = pa.timestamp("us", tz="UTC")
+# A generation (response may still be empty) + which autoraters still have to grade it + whether it is new.
+FLIGHT_SCHEMA = pa.schema(
+    list(GENERATION_SCHEMA) + [("todo", pa.list_(pa.string())), ("new_generation", pa.bool_())]
+)
+GRADER_OUT_SCHEMA = pa.schema(list(GRADED_SCHEMA) + [("new_generation", pa.bool_()), ("generated_at", TS)])
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class PolicyActor:
+    """Answers each row's conversation with the row's model; one request per `prompts_per_request` rows."""
+
+    def __init__(self, generator_kwargs: dict[str, Any]):
+        self.generator = Generator(**generator_kwargs)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        groups: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+        for i, r in enumerate(rows):
+            groups[(r["model"], r["sample_idx"], r["sampling"])].append(i)
+        for (model, sample_idx, sampling_json), idx in groups.items():
+            sampling = json.loads(sampling_json)
+            # Sample i of an item is drawn with seed + i: reproducible, and distinct across samples.
+            if sampling.get("seed") is not None:
+                sampling["seed"] = sampling["seed"] + sample_idx
+            outs = self.generator.generate(model, [rows[i]["messages"] for i in idx], sampling)
+            stamp = now()
+            for i, out in zip(idx, outs):
+                rows[i].update(response=out.text, finish_reason=out.finish_reason, created_at=stamp, new_generation=True)
+        return pa.Table.from_pylist(rows, schema=FLIGHT_SCHEMA)
+
+
+class GraderActor:
+    """Grades each row with the autoraters named in its `todo`; turns grades into the benchmark's metrics."""
+
+    def __init__(self, autoraters: dict[str, dict[str, Any]], generator_kwargs: dict[str, Any] | None):
+        self.autoraters = {name: get_autorater(name, **kw) for name, kw in autoraters.items()}
+        self.generator = Generator(**generator_kwargs) if generator_kwargs else None
+        self.benchmarks: dict[str, Any] = {}
+
+    def benchmark(self, name: str):
+        if name not in self.benchmarks:
+            self.benchmarks[name] = get_benchmark(name)
+        return self.benchmarks[name]
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        rows = batch.to_pylist()
+        by_rater: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(rows):
+            for name in r["todo"]:
+                by_rater[name].append(i)
+        out = []
+        for name, idx in by_rater.items():
+            rater = self.autoraters[name]
+            failed = [i for i in idx if rows[i]["finish_reason"].startswith("error")]
+            good = [i for i in idx if i not in set(failed)]
+            grades = dict(zip(good, rater.grade([rows[i] for i in good], self.generator) if good else []))
+            for i in failed:  # the policy never answered: nothing to grade, never a pass or a fail
+                grades[i] = Grade.unparseable(f"generation failed: {rows[i]['finish_reason']}")
+            for i in idx:
+                out.append(self.graded_row(rows[i], rater, grades[i]))
+        return pa.Table.from_pylist(out, schema=GRADER_OUT_SCHEMA)
+
+    def graded_row(self, row: dict[str, Any], rater, grade: Grade) -> dict[str, Any]:
+        metrics = [] if grade.unscored else self.benchmark(row["benchmark"]).metrics(row, grade)
+        version = rater.version
+        graded = {k: row[k] for k in GENERATION_SCHEMA.names if k != "created_at"}
+        graded.update(
+            autorater=rater.name,
+            autorater_version=version,
+            label=grade.label,
+            score=grade.score,
+            unscored=grade.unscored,
+            raw_judgement=grade.raw,
+            metrics=[{"name": m.name, "value": float(m.value)} for m in metrics],
+            key=graded_key(row["model"], row["benchmark"], row["item_id"], row["sample_idx"], row["sampling_hash"], version),
+            created_at=now(),
+            new_generation=row["new_generation"],
+            generated_at=row["created_at"],
+        )
+        return graded

@@ -1,0 +1,220 @@
+"""Evaluate a study's served models: items -> policy actors -> grader actors -> result store, on Ray Data.
+
+    with ray_cluster(study.cluster), serve_study(study) as served:
+        results_dir = run_evaluation(study, served)
+
+What is already stored is never redone: the driver compares the keys a study asks for (model x benchmark
+item x sample x sampling x autorater version) with the store, sends items without a generation through the
+policy stage, and stored generations that only lack a grade (e.g. a new or changed autorater) straight to
+the grader stage. The driver is the only writer: it writes each finished batch as new Parquet files
+(atomically, see evaluate/store.py) and drops any key it has already written, so a kill at any point
+followed by a rerun gives exactly the rows of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from evaluate.registry import Autorater, Benchmark, get_autorater, get_benchmark
+from evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, sampling_hash
+from evaluate.store import ResultStore
+from stagewise.errors import StagewiseError
+
+if TYPE_CHECKING:
+    from serve.app import ServedApp
+    from stagewise.config import Study
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AUTORATERS = ({"name": "refusal-rules", "kind": "rules"},)
+
+
+@dataclass
+class Work:
+    """What a run has to do: new generations (then grades), and grades of stored generations."""
+
+    to_generate: list[dict[str, Any]] = field(default_factory=list)
+    to_grade: list[dict[str, Any]] = field(default_factory=list)
+    graded_rows: int = 0  # graded rows this run will add
+    done_rows: int = 0  # graded rows already stored
+    excluded: dict[str, dict[str, int]] = field(default_factory=dict)  # benchmark -> reason -> count
+
+
+def results_dir(study: "Study") -> Path:
+    return Path(study.output_dir) / "results"
+
+
+def resolved_sampling(study: "Study") -> dict[str, Any]:
+    s = study.evaluation.sampling
+    return {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
+            "seed": study.seed if s.seed is None else s.seed}
+
+
+def autorater_settings(study: "Study") -> dict[str, dict[str, Any]]:
+    """Autorater name -> constructor kwargs, checked against the registry."""
+    configs = [a.model_dump() for a in study.evaluation.autoraters] or list(DEFAULT_AUTORATERS)
+    out = {}
+    for a in configs:
+        rater = get_autorater(a["name"])  # unknown names fail here with the registered list
+        if rater.kind != a["kind"]:
+            raise StagewiseError(f"evaluation.autoraters.{a['name']}.kind: {a['kind']!r}, but {a['name']} is {rater.kind!r}")
+        out[a["name"]] = {"judge_model": a.get("judge_model"), "max_retries": a.get("max_retries", 2)}
+    return out
+
+
+def benchmark_raters(study: "Study", bench: Benchmark, configured: list[str], settings: dict[str, dict]) -> list[str]:
+    """The autoraters that grade a benchmark: those named for it, or every configured one that fits it."""
+    if configured:
+        return configured
+    fitting = [name for name in settings if name in bench.autoraters]
+    if not fitting:
+        raise StagewiseError(
+            f"evaluation.benchmarks.{bench.name}.autoraters: none of {', '.join(settings)} fits {bench.name} "
+            f"(fits: {', '.join(bench.autoraters)})"
+        )
+    return fitting
+
+
+def plan(study: "Study", store: ResultStore) -> Work:
+    """Compare what the study asks for with what the store holds."""
+    settings = autorater_settings(study)
+    raters: dict[str, Autorater] = {n: get_autorater(n, **kw) for n, kw in settings.items()}
+    sampling = resolved_sampling(study)
+    samp_json, samp_hash = json.dumps(sampling, sort_keys=True), sampling_hash(sampling)
+    models = study.policy_models()
+    work = Work()
+    for bcfg in study.evaluation.benchmarks:
+        bench = get_benchmark(bcfg.name)
+        report = bench.read(bcfg.path, bcfg.limit)
+        if report.excluded:
+            work.excluded[bench.name] = report.excluded
+            log.warning("%s: excluded %s", bench.name, ", ".join(f"{n} {r}" for r, n in report.excluded.items()))
+        names = benchmark_raters(study, bench, bcfg.autoraters, settings)
+        versions = {n: raters[n].version for n in names}
+        for model in models:
+            done = store.keys("grades", model.id, bench.name)
+            stored = _stored_generations(store, model.id, bench.name)
+            for item in report.items:
+                for s in range(bcfg.samples):
+                    todo = [n for n in names
+                            if graded_key(model.id, bench.name, item["item_id"], s, samp_hash, versions[n]) not in done]
+                    work.done_rows += len(names) - len(todo)
+                    if not todo:
+                        continue
+                    work.graded_rows += len(todo)
+                    gkey = generation_key(model.id, bench.name, item["item_id"], s, samp_hash)
+                    if gkey in stored:
+                        work.to_grade.append({**stored[gkey], "todo": todo, "new_generation": False})
+                    else:
+                        work.to_generate.append({
+                            **item, "model": model.id, "stage": model.stage, "sample_idx": s, "sampling": samp_json,
+                            "sampling_hash": samp_hash, "response": None, "finish_reason": None, "created_at": None,
+                            "todo": todo, "new_generation": True,
+                        })
+    return work
+
+
+def _stored_generations(store: ResultStore, model: str, benchmark: str) -> dict[str, dict[str, Any]]:
+    rows = store.read("generations", model, benchmark).to_pylist()
+    return {generation_key(r["model"], r["benchmark"], r["item_id"], r["sample_idx"], r["sampling_hash"]): r for r in rows}
+
+
+def generator_kwargs(study: "Study", served: "ServedApp", model_ids: list[str]) -> dict[str, Any]:
+    cfg = study.evaluation
+    sources = {m: (served.models or {}).get(m) or study.model_path(m) for m in model_ids}
+    return {
+        "base_url": served.base_url, "api_key": served.api_key, "tokenizers": sources, "endpoint": cfg.endpoint,
+        "prompts_per_request": cfg.prompts_per_request, "max_concurrency": cfg.concurrency,
+        "timeout_s": cfg.request_timeout_s,
+    }
+
+
+def run_evaluation(study: "Study", served: "ServedApp", *, progress: bool = True) -> Path:
+    """Evaluate every policy model on every configured benchmark; does only what the store lacks.
+
+    Needs a running Ray cluster (`cluster.local.ray_cluster`) and the Serve app (`serve.app.serve_study`).
+    Returns the results dir (`<output_dir>/results`).
+    """
+    store = ResultStore(results_dir(study))
+    work = plan(study, store)
+    log.info("eval: %d graded rows stored, %d to do (%d generations, %d re-grades)",
+             work.done_rows, work.graded_rows, len(work.to_generate), len(work.to_grade))
+    if work.graded_rows:
+        _run_pipeline(study, served, store, work, progress)
+    from evaluate.tracking import log_evaluation
+
+    log_evaluation(study, store)
+    return store.root
+
+
+def _blocks(rows: list[dict[str, Any]], schema: pa.Schema, size: int) -> list[pa.Table]:
+    """Rows as several Arrow blocks, so Ray Data can spread them over the actor pool."""
+    table = pa.Table.from_pylist(rows, schema=schema)
+    return [table.slice(i, size) for i in range(0, table.num_rows, size)]
+
+
+def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work: Work, progress: bool) -> None:
+    import ray
+    from tqdm import tqdm
+
+    from evaluate.actors import FLIGHT_SCHEMA, GraderActor, PolicyActor
+
+    cfg = study.evaluation
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # ours below counts graded rows, which is what the user waits for
+    settings = autorater_settings(study)
+    judges = sorted({kw["judge_model"] for kw in settings.values() if kw["judge_model"]})
+    policy_ids = sorted({r["model"] for r in work.to_generate})
+    for mid in policy_ids + judges:
+        if mid not in served.model_ids:
+            raise StagewiseError(f"evaluation: model {mid!r} is not served at {served.base_url} (serves: {', '.join(served.model_ids)})")
+
+    actor_args = {"num_cpus": cfg.actor_num_cpus, "batch_size": cfg.batch_size, "batch_format": "pyarrow"}
+    parts = []
+    if work.to_generate:
+        generated = ray.data.from_arrow(_blocks(work.to_generate, FLIGHT_SCHEMA, cfg.batch_size)).map_batches(
+            PolicyActor, fn_constructor_kwargs={"generator_kwargs": generator_kwargs(study, served, policy_ids)},
+            concurrency=cfg.policy_actors, **actor_args,
+        )
+        parts.append(generated)
+    if work.to_grade:
+        parts.append(ray.data.from_arrow(_blocks(work.to_grade, FLIGHT_SCHEMA, cfg.batch_size)))
+    flight = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
+    graded = flight.map_batches(
+        GraderActor,
+        fn_constructor_kwargs={
+            "autoraters": settings,
+            "generator_kwargs": generator_kwargs(study, served, judges) if judges else None,
+        },
+        concurrency=cfg.grader_actors, **actor_args,
+    )
+    seen_grades = store.keys("grades")
+    seen_generations = store.keys("generations")
+    with tqdm(total=work.graded_rows, desc="eval: graded rows", unit="row", disable=not progress) as bar:
+        for batch in graded.iter_batches(batch_size=None, batch_format="pyarrow"):
+            _write_batch(store, batch, seen_grades, seen_generations)
+            bar.update(batch.num_rows)
+
+
+def _write_batch(store: ResultStore, batch: pa.Table, seen_grades: set[str], seen_generations: set[str]) -> None:
+    """Write the batch's new generations, then its grades; keys already written are dropped."""
+    rows = batch.to_pylist()
+    gens = {}
+    for r in rows:
+        if r["new_generation"]:
+            gkey = generation_key(r["model"], r["benchmark"], r["item_id"], r["sample_idx"], r["sampling_hash"])
+            if gkey not in seen_generations and gkey not in gens:
+                gens[gkey] = {**{k: r[k] for k in GENERATION_SCHEMA.names}, "created_at": r["generated_at"]}
+    # Generations first: a kill between the two writes leaves generations whose grades a rerun adds.
+    store.write("generations", pa.Table.from_pylist(list(gens.values()), schema=GENERATION_SCHEMA))
+    seen_generations.update(gens)
+    fresh = pc.invert(pc.is_in(batch.column("key"), value_set=pa.array(list(seen_grades), pa.string())))
+    grades = batch.filter(fresh).drop_columns(["new_generation", "generated_at"])
+    store.write("grades", grades)
+    seen_grades.update(grades.column("key").to_pylist())

@@ -1,0 +1,101 @@
+"""The result store: Parquet files under `<output_dir>/results/`, safe to kill at any moment.
+
+    store = ResultStore("runs/demo/results")
+    done = store.keys("grades")                    # graded-row keys already stored
+    store.write("grades", table)                   # GRADED_SCHEMA rows, split by model and benchmark
+
+Layout (the contract with `analysis/`): `generations/` and `grades/`, each hive-partitioned
+`model=<m>/benchmark=<b>/part-<uuid>.parquet`. A file is written under a dot-name and renamed into place,
+so a reader (pyarrow datasets skip dot-files) never sees half a file; a crash leaves at most a dot-file that
+the next open deletes. Files that still fail to read (disk trouble, hand edits) are moved aside as
+`.corrupt-*` with a warning, and their rows are redone. Rows are keyed (`evaluate.schema`), so a rerun
+writes only keys that are missing.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, generation_key
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["generations", "grades"]
+SCHEMAS: dict[str, pa.Schema] = {"generations": GENERATION_SCHEMA, "grades": GRADED_SCHEMA}
+PARTITIONING = ds.partitioning(pa.schema([("model", pa.string()), ("benchmark", pa.string())]), flavor="hive")
+
+
+class ResultStore:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        for kind in SCHEMAS:
+            (self.root / kind).mkdir(parents=True, exist_ok=True)
+            self._sweep(self.root / kind)
+
+    # -- reading -----------------------------------------------------------------------------------------
+    def files(self, kind: Kind, model: str | None = None, benchmark: str | None = None) -> list[Path]:
+        base = self.root / kind
+        pattern = f"model={model or '*'}/benchmark={benchmark or '*'}/*.parquet"
+        return sorted(p for p in base.glob(pattern) if not p.name.startswith((".", "_")))
+
+    def read(self, kind: Kind, model: str | None = None, benchmark: str | None = None,
+             columns: list[str] | None = None) -> pa.Table:
+        """Rows of one kind (optionally one model/benchmark), in the stored schema."""
+        schema = SCHEMAS[kind]
+        files = self.files(kind, model, benchmark)
+        if not files:
+            return schema.empty_table().select(columns) if columns else schema.empty_table()
+        # model/benchmark are stored in the files too; the directory names are not needed to read them.
+        table = ds.dataset([str(f) for f in files], schema=schema, format="parquet").to_table(columns=columns)
+        return table
+
+    def keys(self, kind: Kind, model: str | None = None, benchmark: str | None = None) -> set[str]:
+        """Stored keys: graded keys for grades, generation keys for generations."""
+        if kind == "grades":
+            return set(self.read(kind, model, benchmark, columns=["key"]).column("key").to_pylist())
+        t = self.read(kind, model, benchmark, columns=["model", "benchmark", "item_id", "sample_idx", "sampling_hash"])
+        return {generation_key(*r) for r in zip(*(t.column(c).to_pylist() for c in t.column_names))}
+
+    # -- writing -----------------------------------------------------------------------------------------
+    def write(self, kind: Kind, table: pa.Table) -> list[Path]:
+        """Write rows, one new file per (model, benchmark); each appears whole or not at all."""
+        if table.num_rows == 0:
+            return []
+        table = table.select(SCHEMAS[kind].names).cast(SCHEMAS[kind])
+        written = []
+        pairs = {(m, b) for m, b in zip(table.column("model").to_pylist(), table.column("benchmark").to_pylist())}
+        for model, benchmark in sorted(pairs):
+            mask = pc.and_(pc.equal(table.column("model"), model), pc.equal(table.column("benchmark"), benchmark))
+            part = table.filter(mask)
+            folder = self.root / kind / f"model={model}" / f"benchmark={benchmark}"
+            folder.mkdir(parents=True, exist_ok=True)
+            name = f"part-{uuid.uuid4().hex}.parquet"
+            tmp = folder / f".tmp-{name}"
+            pq.write_table(part, tmp)
+            with open(tmp, "rb") as f:  # on disk before it is visible under its real name
+                os.fsync(f.fileno())
+            os.replace(tmp, folder / name)
+            written.append(folder / name)
+        return written
+
+    # -- crash leftovers -----------------------------------------------------------------------------------
+    def _sweep(self, base: Path) -> None:
+        for tmp in base.glob("model=*/benchmark=*/.tmp-*"):
+            tmp.unlink(missing_ok=True)  # a write that never got renamed: its rows were not stored
+        for f in self.files(base.name):  # type: ignore[arg-type]
+            try:
+                meta = pq.read_metadata(f)
+                if not set(SCHEMAS[base.name].names) <= set(meta.schema.to_arrow_schema().names):
+                    raise ValueError("columns differ from the store schema")
+            except (pa.ArrowInvalid, OSError, ValueError) as e:
+                aside = f.with_name(f".corrupt-{f.name}")
+                os.replace(f, aside)
+                log.warning("result store: moved unreadable %s aside to %s (%s); its rows will be redone", f, aside.name, e)

@@ -1,0 +1,312 @@
+"""One Ray Serve application hosting every checkpoint of a study behind vLLM, OpenAI-compatible.
+
+    with ray_cluster(study.cluster), serve_study(study) as app:
+        ServeClient(app.base_url, app.api_key).chat_many_sync("sft", conversations, {"max_tokens": 64})
+
+Built with Ray Serve's LLM API (`build_openai_app`): one `LLMServer` deployment (a vLLM engine per replica)
+per model id, behind one OpenAI ingress at `http://<host>:<port>/v1`. On CPU machines each engine gets a
+CPU placement bundle and vLLM's CPU build; on GPU clusters accelerator type, tensor parallelism and context
+length come from the config. `stagewise serve <config>` (serve/cli.py) runs the same thing from a shell.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cluster.env import cpu_runtime_env, has_cuda
+from serve.config import ServeConfig
+from stagewise.errors import StagewiseError
+
+if TYPE_CHECKING:
+    from ray.serve.deployment import Application
+    from ray.serve.llm import LLMConfig
+
+    from stagewise.config import Study
+
+log = logging.getLogger(__name__)
+
+API_KEY_ENV = "STAGEWISE_API_KEY"
+# A hub id is exactly `org/name`; anything else that does not exist on disk is a missing local checkpoint.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class ServedApp:
+    """A running app: where to send OpenAI requests, with which key, for which model ids."""
+
+    base_url: str  # e.g. http://127.0.0.1:8000/v1
+    api_key: str | None
+    model_ids: list[str]
+    app_name: str = "stagewise"
+    models: dict[str, str] = field(default_factory=dict)  # model id -> weights it serves
+
+    def shutdown(self) -> None:
+        """Delete this app (its engines and replicas); Serve itself stays up for other apps."""
+        from ray import serve
+
+        serve.delete(self.app_name, _blocking=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Building the application
+
+
+def use_gpu(cfg: ServeConfig) -> bool:
+    if cfg.device != "auto":
+        return cfg.device == "gpu"
+    import ray
+
+    if ray.is_initialized():  # the cluster decides: a CPU-only head may drive GPU workers
+        return ray.cluster_resources().get("GPU", 0) > 0
+    return has_cuda()
+
+
+def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMConfig":
+    """The Ray Serve LLM config of one model: placement, autoscaling bounds and vLLM engine settings."""
+    from ray.serve.llm import LLMConfig
+
+    m = cfg.for_model(model_id)
+    engine_kwargs: dict[str, Any] = {
+        "dtype": cfg.dtype,
+        "max_model_len": m.max_model_len or cfg.max_model_len,
+        "max_num_seqs": cfg.max_num_seqs,
+        "enforce_eager": cfg.enforce_eager,
+    }
+    deployment: dict[str, Any] = {
+        "name": model_id,  # the deployment shows up as `LLMServer:<model id>` in `serve status`
+        "autoscaling_config": {"min_replicas": m.min_replicas, "max_replicas": m.max_replicas},
+        "max_ongoing_requests": cfg.max_ongoing_requests,
+        "max_constructor_retry_count": cfg.start_attempts,
+    }
+    placement: dict[str, Any] = {}
+    runtime_env = None
+    if gpu:
+        engine_kwargs["tensor_parallel_size"] = m.tensor_parallel_size
+        if m.accelerator_type:
+            placement["accelerator_type"] = m.accelerator_type
+    else:
+        # Without kind=cpu Ray Serve LLM assumes a GPU; the replica actor itself takes no CPU so the engine's
+        # bundle is the only reservation (STACK.md: what fits on 2 cores).
+        placement["accelerator_config"] = {"kind": "cpu"}
+        placement["placement_group_config"] = {"bundles": [{"CPU": cfg.cpus_per_replica}]}
+        deployment["ray_actor_options"] = {"num_cpus": 0}
+        # vLLM's default OMP binding ("auto") pins every engine on a node to the same core; several models per
+        # node (and other users' engines) then share one core while the rest idle. Let the OS schedule them.
+        bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")
+        env = {**cpu_runtime_env(), "VLLM_CPU_KVCACHE_SPACE": str(cfg.kv_cache_gb), "VLLM_CPU_OMP_THREADS_BIND": bind}
+        runtime_env = {"env_vars": env}
+    engine_kwargs.update(m.engine_kwargs)
+    return LLMConfig(
+        model_loading_config={"model_id": model_id, "model_source": source},
+        engine_kwargs=engine_kwargs,
+        deployment_config=deployment,
+        runtime_env=runtime_env,
+        **placement,
+    )
+
+
+def resolve_api_key(cfg: ServeConfig) -> str | None:
+    return cfg.api_key or os.environ.get(API_KEY_ENV) or None
+
+
+def check_sources(models: dict[str, str], where: str = "models") -> None:
+    """Fail before any engine starts when a local checkpoint folder is missing or is not a model folder."""
+    for model_id, source in models.items():
+        path = Path(source).expanduser()
+        if path.exists():
+            if not (path / "config.json").is_file():
+                raise StagewiseError(f"{where}.{model_id}: {source} has no config.json (not a Hugging Face model dir)")
+        elif not _HUB_ID.match(source):
+            raise StagewiseError(f"{where}.{model_id}: checkpoint {source} does not exist")
+
+
+def build_app(models: dict[str, str], cfg: ServeConfig, api_key: str | None = None) -> "Application":
+    """The Serve application for `models` (model id -> local HF dir or hub id); `serve.run` it to start it."""
+    from ray.serve.llm import build_openai_app
+
+    from serve.ingress import KeyedOpenAiIngress
+
+    if not models:
+        raise StagewiseError("serving: no models to serve")
+    gpu = use_gpu(cfg)
+    configs = [llm_config(mid, src, cfg, gpu) for mid, src in models.items()]
+    return build_openai_app(
+        {
+            "llm_configs": configs,
+            "ingress_cls_config": {
+                "ingress_cls": KeyedOpenAiIngress,
+                "ingress_extra_kwargs": {"api_key": api_key or resolve_api_key(cfg)},
+            },
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Running it
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def start_serve(cfg: ServeConfig) -> tuple[str, int]:
+    """Start Serve's HTTP proxy on cfg.host:cfg.port (or find the one already running); return where it is."""
+    from ray import serve
+    from ray.serve.context import _get_global_client
+
+    port = cfg.port or _free_port(cfg.host)
+    serve.start(http_options={"host": cfg.host, "port": port})
+    # If Serve was already running on this cluster it keeps its own address; there is no public getter.
+    http = _get_global_client().http_config
+    return http.host, http.port
+
+
+def start_app(
+    models: dict[str, str], cfg: ServeConfig, *, route_prefix: str = "/", where: str = "models"
+) -> ServedApp:
+    """Deploy the app, wait until every model answers, and return where it is. Needs `ray.init` first."""
+    from ray import serve
+
+    check_sources(models, where)
+    api_key = resolve_api_key(cfg)
+    app = build_app(models, cfg, api_key)
+    host, port = start_serve(cfg)
+    # `serve.run` would wait for RUNNING with no timeout and a generic error; `wait_ready` names the model.
+    serve.run_many(
+        [serve.RunTarget(target=app, name=cfg.app_name, route_prefix=route_prefix)],
+        wait_for_ingress_deployment_creation=False,
+        wait_for_applications_running=False,
+    )
+    prefix = route_prefix.rstrip("/")
+    served = ServedApp(
+        base_url=f"http://{host}:{port}{prefix}/v1",
+        api_key=api_key,
+        model_ids=list(models),
+        app_name=cfg.app_name,
+        models=dict(models),
+    )
+    try:
+        wait_ready(served, cfg.ready_timeout_s)
+    except BaseException:
+        _delete_quietly(cfg.app_name)  # a half-started app would keep retrying engines in the background
+        raise
+    return served
+
+
+def start_study_app(study: "Study") -> ServedApp:
+    """Serve every model of the study (policies and judges) at its checkpoint; see `serve_study`."""
+    ids = [m.id for m in study.models]
+    for mid in study.serving.models:
+        if mid not in ids:
+            raise StagewiseError(f"serving.models: {mid!r} is not a model id (models: {', '.join(ids)})")
+    models = {mid: study.model_path(mid) for mid in ids}
+    return start_app(models, study.serving)
+
+
+@contextmanager
+def serve_study(study: "Study") -> Iterator[ServedApp]:
+    """Serve the study's models for the duration of the block (inside `cluster.local.ray_cluster`)."""
+    app = start_study_app(study)
+    try:
+        yield app
+    finally:
+        _delete_quietly(app.app_name)
+
+
+def _delete_quietly(app_name: str) -> None:
+    from ray import serve
+
+    try:
+        serve.delete(app_name, _blocking=True)
+    except Exception as e:  # already gone, or the cluster is shutting down: nothing left to free
+        log.warning("serve: could not delete app %s: %s", app_name, e)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Readiness
+
+
+def wait_ready(app: ServedApp, timeout_s: float, poll_s: float = 1.0) -> None:
+    """Block until Serve reports the app RUNNING and `/v1/models` lists every model id.
+
+    Fails fast, naming the model and vLLM's own reason, when a deployment fails (e.g. a corrupt checkpoint);
+    a model still loading when the timeout passes is named too.
+    """
+    from tqdm import tqdm
+
+    deadline = time.monotonic() + timeout_s
+    with tqdm(total=len(app.model_ids), desc=f"serve: starting {app.app_name}", unit="model", leave=False,
+              mininterval=10) as bar:
+        while True:
+            state, ready, failures, pending = _app_state(app)
+            bar.update(len(ready) - bar.n)
+            if failures:
+                model_id, reason = failures[0]
+                if not model_id:
+                    raise StagewiseError(f"serving: app {app.app_name} failed to deploy: {reason}")
+                raise StagewiseError(f"serving.models.{model_id}: failed to load {app.models[model_id]}: {reason}")
+            if state == "RUNNING" and _lists_models(app):
+                return
+            if time.monotonic() > deadline:
+                waiting = ", ".join(pending) or "the ingress"
+                raise StagewiseError(
+                    f"serving: {waiting} not ready after {timeout_s:.0f} s (raise serving.ready_timeout_s; "
+                    f"`serve status` shows progress)"
+                )
+            time.sleep(poll_s)
+
+
+def _app_state(app: ServedApp) -> tuple[str, list[str], list[tuple[str, str]], list[str]]:
+    """(app status, ready model ids, [(failed model id, reason)], model ids still starting)."""
+    from ray import serve
+
+    status = serve.status().applications.get(app.app_name)
+    if status is None:
+        return "NOT_STARTED", [], [], list(app.model_ids)
+    ready, failures, pending = [], [], []
+    for model_id in app.model_ids:
+        dep = next((d for name, d in status.deployments.items() if name.split(":")[-1] == model_id), None)
+        if dep is None:
+            pending.append(model_id)
+        elif dep.status in ("DEPLOY_FAILED", "UNHEALTHY"):
+            failures.append((model_id, failure_reason(dep.message or status.message)))
+        elif dep.status == "HEALTHY":
+            ready.append(model_id)
+        else:
+            pending.append(model_id)
+    if not failures and status.status == "DEPLOY_FAILED":  # e.g. the ingress failed: no model to blame
+        failures.append(("", failure_reason(status.message)))
+    return status.status, ready, failures, pending
+
+
+def failure_reason(message: str) -> str:
+    """The line of a deployment's failure message that says why (its last exception), on one line."""
+    lines = [l.strip() for l in (message or "").splitlines() if l.strip()]
+    errors = [l for l in lines if re.match(r"^[\w.]*(Error|Exception)\b.*:", l)]
+    reason = errors[-1] if errors else (lines[-1] if lines else "no reason given")
+    return reason[:500]
+
+
+def _lists_models(app: ServedApp) -> bool:
+    request = urllib.request.Request(f"{app.base_url}/models")
+    if app.api_key:
+        request.add_header("Authorization", f"Bearer {app.api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            listed = {m["id"] for m in json.load(r)["data"]}
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return False  # the proxy is still starting or the route is not up yet
+    return set(app.model_ids) <= listed

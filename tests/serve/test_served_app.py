@@ -1,0 +1,139 @@
+"""Two tiny checkpoints behind one real Ray Serve app with vLLM's CPU build, called with the official client.
+
+    .venv/bin/pytest tests/serve/test_served_app.py     # ~3-6 min on 2 cores: engines start once per module
+
+One app serves both models for the whole module (an engine takes ~35 s to start on an idle machine, minutes
+on a busy one). The replica-kill test goes last: it restarts one engine.
+"""
+import threading
+import time
+
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
+
+API_KEY = "test-key"
+HELLO = [{"role": "user", "content": "How do I bake bread?"}]
+
+
+@pytest.fixture(scope="module")
+def served(two_checkpoints):
+    from cluster.config import ClusterConfig
+    from cluster.local import ray_cluster
+    from serve.app import start_app
+    from serve.config import ServeConfig
+
+    cfg = ServeConfig(app_name="servetest", port=free_port(), api_key=API_KEY, enforce_eager=True,
+                      ready_timeout_s=2400, max_model_len=256)
+    with ray_cluster(ClusterConfig(num_cpus=8)):
+        app = start_app({k: str(v) for k, v in two_checkpoints.items()}, cfg)
+        yield app
+        app.shutdown()
+
+
+def test_openai_client_lists_both_models_and_chats_with_each(served):
+    import openai
+
+    client = openai.OpenAI(base_url=served.base_url, api_key=API_KEY)
+    assert sorted(m.id for m in client.models.list()) == ["alpha", "beta"]
+    texts = {}
+    for model in ("alpha", "beta"):
+        plain = client.chat.completions.create(model=model, messages=HELLO, max_tokens=12, temperature=0.0,
+                                               extra_body={"ignore_eos": True})
+        assert plain.model == model and plain.usage.completion_tokens == 12
+        chunks = client.chat.completions.create(model=model, messages=HELLO, max_tokens=12, temperature=0.0,
+                                                stream=True, extra_body={"ignore_eos": True})
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        assert streamed == plain.choices[0].message.content, "greedy streaming and non-streaming must agree"
+        sampled = client.chat.completions.create(model=model, messages=HELLO, max_tokens=12, temperature=1.0, seed=0)
+        texts[model] = sampled.choices[0].message.content
+    # Greedy decoding of random-init weights often degenerates to the same token; seeded sampling does not.
+    assert texts["alpha"] != texts["beta"], "two checkpoints with different weights answer differently"
+
+
+def test_unknown_model_and_wrong_key_are_api_errors_not_crashes(served):
+    import openai
+
+    from serve.client import ServeClient
+
+    client = openai.OpenAI(base_url=served.base_url, api_key=API_KEY, max_retries=0)
+    with pytest.raises(openai.NotFoundError) as err:
+        client.chat.completions.create(model="nosuchmodel", messages=HELLO, max_tokens=4)
+    assert "nosuchmodel" in err.value.response.text
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=served.base_url, api_key="wrong", max_retries=0).models.list()
+    # Our client does not retry a permanent 404: the app is up and does not list the model.
+    start = time.monotonic()
+    with pytest.raises(openai.NotFoundError):
+        ServeClient(served.base_url, API_KEY, backoff_s=5).chat_many_sync("nosuchmodel", [HELLO], {"max_tokens": 4})
+    assert time.monotonic() - start < 4
+    # ... and the app still serves after both errors.
+    assert client.chat.completions.create(model="alpha", messages=HELLO, max_tokens=2).choices
+
+
+def test_client_batched_and_per_request_paths_agree(served):
+    from serve.client import ServeClient
+
+    conversations = [[{"role": "user", "content": f"Tell me fact number {i}."}] for i in range(10)]
+    sampling = {"temperature": 0.0, "max_tokens": 16, "seed": 7}
+    one_by_one = ServeClient(served.base_url, API_KEY, max_concurrency=4).chat_many_sync("beta", conversations, sampling)
+    batched = ServeClient(served.base_url, API_KEY, tokenizers=served.models, batch_size=4).chat_many_sync(
+        "beta", conversations, sampling)
+    assert [r.text for r in batched] == [r.text for r in one_by_one]
+    assert [r.prompt_tokens for r in batched] == [r.prompt_tokens for r in one_by_one]
+    assert [r.completion_tokens for r in batched] == [r.completion_tokens for r in one_by_one]
+    assert all(r.model == "beta" and r.sampling == sampling and r.attempts == 1 for r in batched + one_by_one)
+    # Seeded sampling is reproducible through the app.
+    hot = {"temperature": 1.0, "max_tokens": 16, "seed": 3}
+    client = ServeClient(served.base_url, API_KEY)
+    assert [r.text for r in client.chat_many_sync("alpha", conversations[:3], hot)] == [
+        r.text for r in client.chat_many_sync("alpha", conversations[:3], hot)]
+
+
+def test_bad_checkpoint_fails_readiness_naming_the_model(served, tmp_path, two_checkpoints):
+    import shutil
+
+    from serve.app import start_app
+    from serve.config import ServeConfig
+    from stagewise.errors import StagewiseError
+
+    corrupt = tmp_path / "corrupt"
+    shutil.copytree(two_checkpoints["alpha"], corrupt)
+    (corrupt / "config.json").write_text('{"model_type": "llama", "hidden_size": "sixty-four"')  # truncated JSON
+    cfg = ServeConfig(app_name="badckpt", port=free_port(), enforce_eager=True, start_attempts=1, ready_timeout_s=900)
+    with pytest.raises(StagewiseError) as err:
+        start_app({"broken": str(corrupt)}, cfg, route_prefix="/broken")
+    message = str(err.value)
+    assert message.startswith("serving.models.broken: failed to load ") and str(corrupt) in message
+    assert "\n" not in message and "Error" in message, message
+    from ray import serve
+
+    assert "badckpt" not in serve.status().applications, "a failed app is deleted, not left retrying"
+
+
+def test_client_retries_through_a_killed_replica(served):
+    """Kill alpha's engine replica while requests are in flight: Serve restarts it, the client retries."""
+    import ray
+
+    from serve.client import ServeClient
+
+    client = ServeClient(served.base_url, API_KEY, max_concurrency=8, max_retries=12, backoff_s=1.0,
+                         max_backoff_s=30.0, timeout_s=300)
+    conversations = [[{"role": "user", "content": f"Story {i}, please."}] for i in range(16)]
+    sampling = {"temperature": 0.0, "max_tokens": 200, "ignore_eos": True}
+    results: list = []
+    worker = threading.Thread(target=lambda: results.extend(client.chat_many_sync("alpha", conversations, sampling)))
+    worker.start()
+    time.sleep(2.0)  # requests are in flight: 16 x 200 tokens take well over this on 2 cores
+
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if "servetest#LLMServer:alpha#" in a["name"]]
+    assert len(replicas) == 1, replicas
+    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+
+    worker.join(timeout=1200)
+    assert not worker.is_alive()
+    assert len(results) == 16 and all(r.completion_tokens == 200 for r in results)
+    assert max(r.attempts for r in results) > 1, "some request must have failed over to a retry"
