@@ -2,7 +2,8 @@
 
 Rows travel as Arrow batches in `FLIGHT_SCHEMA` (a generation plus what is still to grade) into the policy
 stage, and leave the grader stage as `GRADED_SCHEMA` rows plus the generation's own timestamp. Both
-actors hold a `Generator` (batched, concurrent requests to the Serve app), so each holds little CPU.
+actors hold a `serve.client.ServeClient` (batched, concurrent requests to the Serve app, retried through
+replica restarts), so each holds little CPU.
 """
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from evaluate.generation import Generator
 from evaluate.registry import Grade, get_autorater, get_benchmark
 from evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, graded_key
+from serve.client import ServeClient
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,10 @@ def now() -> dt.datetime:
 
 
 class PolicyActor:
-    """Answers each row's conversation with the row's model; one request per `prompts_per_request` rows."""
+    """Answers each row's conversation with the row's model; one request per `client.batch_size` rows."""
 
-    def __init__(self, generator_kwargs: dict[str, Any]):
-        self.generator = Generator(**generator_kwargs)
+    def __init__(self, client: ServeClient):
+        self.client = client
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
@@ -48,7 +49,7 @@ class PolicyActor:
             # Sample i of an item is drawn with seed + i: reproducible, and distinct across samples.
             if sampling.get("seed") is not None:
                 sampling["seed"] = sampling["seed"] + sample_idx
-            outs = self.generator.generate(model, [rows[i]["messages"] for i in idx], sampling)
+            outs = self.client.chat_many_sync(model, [rows[i]["messages"] for i in idx], sampling)
             stamp = now()
             for i, out in zip(idx, outs):
                 rows[i].update(response=out.text, finish_reason=out.finish_reason, created_at=stamp, new_generation=True)
@@ -58,9 +59,9 @@ class PolicyActor:
 class GraderActor:
     """Grades each row with the autoraters named in its `todo`; turns grades into the benchmark's metrics."""
 
-    def __init__(self, autoraters: dict[str, dict[str, Any]], generator_kwargs: dict[str, Any] | None):
+    def __init__(self, autoraters: dict[str, dict[str, Any]], client: ServeClient | None):
         self.autoraters = {name: get_autorater(name, **kw) for name, kw in autoraters.items()}
-        self.generator = Generator(**generator_kwargs) if generator_kwargs else None
+        self.client = client  # for LLM judges; None when every autorater is rule-based
         self.benchmarks: dict[str, Any] = {}
 
     def benchmark(self, name: str):
@@ -79,7 +80,7 @@ class GraderActor:
             rater = self.autoraters[name]
             failed = [i for i in idx if rows[i]["finish_reason"].startswith("error")]
             good = [i for i in idx if i not in set(failed)]
-            grades = dict(zip(good, rater.grade([rows[i] for i in good], self.generator) if good else []))
+            grades = dict(zip(good, rater.grade([rows[i] for i in good], self.client) if good else []))
             for i in failed:  # the policy never answered: nothing to grade, never a pass or a fail
                 grades[i] = Grade.unparseable(f"generation failed: {rows[i]['finish_reason']}")
             for i in idx:

@@ -24,10 +24,15 @@ def eval_command(
 ) -> None:
     """Evaluate the study's models on its benchmarks; a rerun does only what is missing."""
     from cluster.local import ray_cluster
-    from evaluate.pipeline import run_evaluation
+    from evaluate.pipeline import check_inputs, run_evaluation
     from stagewise.config import load_study
 
     study = load_study(config, overrides or [])
+    check_inputs(study)  # bad benchmark files and missing checkpoints fail here, before any cluster starts
+    if not endpoint:
+        from serve.app import check_sources
+
+        check_sources({m.id: study.model_path(m.id) for m in study.models})
     with ray_cluster(study.cluster):
         if endpoint:
             results = run_evaluation(study, _existing_app(endpoint, api_key))

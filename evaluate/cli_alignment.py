@@ -78,14 +78,15 @@ def _convert(kept, served, study, writer, attempts, first_seed, temperature, max
     from evaluate.petri import convert, ray_data_generate
 
     if study is not None:
-        from evaluate.pipeline import generator_kwargs
+        from evaluate.pipeline import serve_client
 
-        kwargs = generator_kwargs(study, served, [writer])
         cfg = study.evaluation
-        gen = ray_data_generate(kwargs, writer, batch_size=cfg.batch_size, num_cpus=cfg.actor_num_cpus)
+        gen = ray_data_generate(serve_client(study, served, [writer]), writer, batch_size=cfg.batch_size,
+                                num_cpus=cfg.actor_num_cpus)
     else:  # no study: no tokenizer at hand, so one chat request per seed
-        kwargs = {"base_url": served.base_url, "api_key": served.api_key, "endpoint": "chat"}
-        gen = ray_data_generate(kwargs, writer)
+        from serve.client import ServeClient
+
+        gen = ray_data_generate(ServeClient(served.base_url, served.api_key), writer)
     return convert(kept, gen, attempts=attempts, seed=first_seed, temperature=temperature, max_tokens=max_tokens)
 
 

@@ -19,12 +19,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from evaluate.benchmarks.dilemmas import DilemmaItem, parse_item
 from stagewise.errors import StagewiseError
+
+if TYPE_CHECKING:
+    from serve.client import ServeClient
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +267,7 @@ def write_report(report: ConversionReport, out: Path) -> Path:
     return fail_path
 
 
-def ray_data_generate(generator_kwargs: dict[str, Any], model: str, batch_size: int = 16,
+def ray_data_generate(client: "ServeClient", model: str, batch_size: int = 16,
                       num_cpus: float = 0.25, actors: int = 1) -> GenerateFn:
     """A GenerateFn that sends the writer prompts through the evaluation's own Ray Data policy actors."""
     import datetime as dt
@@ -286,7 +289,7 @@ def ray_data_generate(generator_kwargs: dict[str, Any], model: str, batch_size: 
         table = pa.Table.from_pylist(rows, schema=FLIGHT_SCHEMA)
         blocks = [table.slice(i, batch_size) for i in range(0, table.num_rows, batch_size)]
         ds = ray.data.from_arrow(blocks).map_batches(
-            PolicyActor, fn_constructor_kwargs={"generator_kwargs": generator_kwargs}, concurrency=actors,
+            PolicyActor, fn_constructor_kwargs={"client": client}, concurrency=actors,
             num_cpus=num_cpus, batch_size=batch_size, batch_format="pyarrow",
         )
         out = {r["item_id"]: (r["response"] or "", r["finish_reason"] or "error: no answer")

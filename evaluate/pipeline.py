@@ -28,6 +28,7 @@ from stagewise.errors import StagewiseError
 
 if TYPE_CHECKING:
     from serve.app import ServedApp
+    from serve.client import ServeClient
     from stagewise.config import Study
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,15 @@ def benchmark_raters(study: "Study", bench: Benchmark, configured: list[str], se
     return fitting
 
 
+def check_inputs(study: "Study") -> None:
+    """Read every benchmark file and resolve every autorater as the run will, before any cluster starts."""
+    settings = autorater_settings(study)
+    for bcfg in study.evaluation.benchmarks:
+        bench = get_benchmark(bcfg.name)
+        bench.read(bcfg.path, bcfg.limit)
+        benchmark_raters(study, bench, bcfg.autoraters, settings)
+
+
 def plan(study: "Study", store: ResultStore) -> Work:
     """Compare what the study asks for with what the store holds."""
     settings = autorater_settings(study)
@@ -125,14 +135,20 @@ def _stored_generations(store: ResultStore, model: str, benchmark: str) -> dict[
     return {generation_key(r["model"], r["benchmark"], r["item_id"], r["sample_idx"], r["sampling_hash"]): r for r in rows}
 
 
-def generator_kwargs(study: "Study", served: "ServedApp", model_ids: list[str]) -> dict[str, Any]:
+def serve_client(study: "Study", served: "ServedApp", model_ids: list[str]) -> "ServeClient":
+    """The client the actors use: batched `/completions` with the models' own chat templates, or chat requests.
+
+    Retries back off up to ~2 min in all, enough for Serve to restart a killed engine replica.
+    """
+    from serve.client import ServeClient
+
     cfg = study.evaluation
-    sources = {m: (served.models or {}).get(m) or study.model_path(m) for m in model_ids}
-    return {
-        "base_url": served.base_url, "api_key": served.api_key, "tokenizers": sources, "endpoint": cfg.endpoint,
-        "prompts_per_request": cfg.prompts_per_request, "max_concurrency": cfg.concurrency,
-        "timeout_s": cfg.request_timeout_s,
-    }
+    tokenizers = None
+    if cfg.endpoint == "completions":
+        tokenizers = {m: (served.models or {}).get(m) or study.model_path(m) for m in model_ids}
+    return ServeClient(served.base_url, served.api_key, max_concurrency=cfg.concurrency, timeout_s=cfg.request_timeout_s,
+                       max_retries=8, backoff_s=1.0, max_backoff_s=30.0, tokenizers=tokenizers,
+                       batch_size=cfg.prompts_per_request)
 
 
 def run_evaluation(study: "Study", served: "ServedApp", *, progress: bool = True) -> Path:
@@ -179,7 +195,7 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
     parts = []
     if work.to_generate:
         generated = ray.data.from_arrow(_blocks(work.to_generate, FLIGHT_SCHEMA, cfg.batch_size)).map_batches(
-            PolicyActor, fn_constructor_kwargs={"generator_kwargs": generator_kwargs(study, served, policy_ids)},
+            PolicyActor, fn_constructor_kwargs={"client": serve_client(study, served, policy_ids)},
             concurrency=cfg.policy_actors, **actor_args,
         )
         parts.append(generated)
@@ -190,7 +206,7 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
         GraderActor,
         fn_constructor_kwargs={
             "autoraters": settings,
-            "generator_kwargs": generator_kwargs(study, served, judges) if judges else None,
+            "client": serve_client(study, served, judges) if judges else None,
         },
         concurrency=cfg.grader_actors, **actor_args,
     )

@@ -227,7 +227,7 @@ class Autorater:
         return f"{self.name}@{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
     def grade(self, rows: list[dict[str, Any]], judge: Any = None) -> list[Grade]:
-        """Grade GENERATION_SCHEMA rows; `judge` is a `evaluate.generation.Generator` for LLM judges."""
+        """Grade GENERATION_SCHEMA rows; `judge` is a `serve.client.ServeClient` for LLM judges."""
         raise NotImplementedError
 
 

@@ -6,7 +6,9 @@
 
 Async with bounded concurrency, a timeout per request, and retries with exponential backoff and jitter on what
 passes (connection errors, timeouts, 408/429/5xx, and a 404 while the app is still (re)starting); any other
-4xx raises at once. Picklable: the HTTP client is created lazily in whichever process and event loop uses it,
+4xx raises at once, except in `chat_many`: there a conversation the server rejects (HTTP 400, e.g. longer than
+the context) comes back as a result whose `finish_reason` is `error: <reason>`, so one bad item cannot sink
+the others in its batch (the evaluation pipeline stores it as unscored). Picklable: the HTTP client is created lazily in whichever process and event loop uses it,
 so Ray actors can take a `ServeClient` as an argument.
 
 Two paths, same results. Without `tokenizers`, each conversation is one `/v1/chat/completions` request.
@@ -129,12 +131,15 @@ class ServeClient:
             return await self._with_retries(call, model)
 
     async def chat_many(self, model: str, conversations: list[list[dict]], sampling: dict) -> list[ChatResult]:
-        """Every conversation's completion, in order; batched through /v1/completions when it can be."""
+        """Every conversation's completion, in order; batched through /v1/completions when it can be.
+
+        A conversation the server rejects (HTTP 400) gives an `error: ...` result instead of raising.
+        """
         if model in self.tokenizers:
             batches = [conversations[i : i + self.batch_size] for i in range(0, len(conversations), self.batch_size)]
-            done = await asyncio.gather(*(self._complete_batch(model, b, sampling) for b in batches))
+            done = await asyncio.gather(*(self._complete_or_split(model, b, sampling) for b in batches))
             return [r for batch in done for r in batch]
-        return list(await asyncio.gather(*(self.chat(model, m, sampling) for m in conversations)))
+        return list(await asyncio.gather(*(self._chat_or_error(model, m, sampling) for m in conversations)))
 
     def chat_many_sync(self, model: str, conversations: list[list[dict]], sampling: dict) -> list[ChatResult]:
         """`chat_many` for code without an event loop (Ray Data batch functions, scripts)."""
@@ -150,6 +155,28 @@ class ServeClient:
     async def list_models(self) -> list[str]:
         page = await self._http().models.list()
         return [m.id for m in page.data]
+
+    async def _chat_or_error(self, model: str, messages: list[dict], sampling: dict) -> ChatResult:
+        import openai
+
+        try:
+            return await self.chat(model, messages, sampling)
+        except openai.BadRequestError as e:
+            return _rejected(model, sampling, e)
+
+    async def _complete_or_split(self, model: str, conversations: list[list[dict]], sampling: dict) -> list[ChatResult]:
+        import openai
+
+        try:
+            return await self._complete_batch(model, conversations, sampling)
+        except openai.BadRequestError as e:
+            if len(conversations) == 1:
+                return [_rejected(model, sampling, e)]
+            # Find the rejected conversation(s) by halving; the rest are answered as usual.
+            half = len(conversations) // 2
+            first, second = await asyncio.gather(self._complete_or_split(model, conversations[:half], sampling),
+                                                 self._complete_or_split(model, conversations[half:], sampling))
+            return first + second
 
     # -- batched path ---------------------------------------------------------------------------------------
     def render(self, model: str, messages: list[dict]) -> str:
@@ -232,6 +259,12 @@ def _split_sampling(sampling: dict) -> tuple[dict, dict]:
     named = {k: v for k, v in sampling.items() if k in OPENAI_SAMPLING_KEYS}
     extra = {k: v for k, v in sampling.items() if k not in OPENAI_SAMPLING_KEYS and k != "n"}
     return named, extra
+
+
+def _rejected(model: str, sampling: dict, e: Exception) -> ChatResult:
+    reason = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
+    return ChatResult(text="", finish_reason=f"error: {reason}", prompt_tokens=0, completion_tokens=0, model=model,
+                      sampling=dict(sampling))
 
 
 def _describe(e: Exception) -> str:

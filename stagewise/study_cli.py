@@ -32,7 +32,23 @@ def register(app: typer.Typer) -> None:
         if until not in ("train", "eval", "analyze"):
             raise typer.BadParameter("must be train, eval or analyze", param_hint="--until")
         study = load_study(config, overrides or [])
+        check_inputs(study, until)
         run_study(study, until=until)
+
+
+def check_inputs(study, until: str = "analyze") -> None:
+    """Every input file and given checkpoint is read or found before any cluster starts: a bad row fails in
+    seconds with its file and row, not after an hour of training."""
+    from serve.app import check_sources
+    from train.run import check_stage_inputs
+
+    for stage in study.training:
+        check_stage_inputs(stage)
+    check_sources({m.id: m.source for m in study.models if m.source is not None})
+    if until != "train":
+        from evaluate.pipeline import check_inputs as check_eval_inputs
+
+        check_eval_inputs(study)
 
 
 @contextmanager

@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         from cluster.local import ray_cluster
         from stagewise.config import load_study
         from stagewise.errors import StagewiseError
-        from train.run import LINEAGE, run_stage, summary
+        from train.run import LINEAGE, check_stage_inputs, run_stage, summary
 
         study = load_study(config, overrides or [])
         stages = study.training
@@ -34,6 +34,8 @@ def register(app: typer.Typer) -> None:
                 raise StagewiseError(f"{config}: no training stage {stage!r} (stages: {names})")
         if not stages:
             raise StagewiseError(f"{config}: training: no stages to run")
+        for s in stages:
+            check_stage_inputs(s)
         with ray_cluster(study.cluster):
             for s in stages:
                 out = run_stage(study, s)

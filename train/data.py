@@ -55,18 +55,17 @@ def _records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     if p.suffix == ".jsonl":
         if not p.is_file():
             raise StagewiseError(f"{path}: no such file")
-        with p.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise StagewiseError(f"{path} row {lineno}: invalid JSON ({e.msg})") from None
-                if not isinstance(rec, dict):
-                    raise StagewiseError(f"{path} row {lineno}: expected a JSON object, got {type(rec).__name__}")
-                n += 1
-                yield f"{path} row {lineno}", rec
+        for lineno, line in enumerate(_utf8_lines(p), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise StagewiseError(f"{path} row {lineno}: invalid JSON ({e.msg})") from None
+            if not isinstance(rec, dict):
+                raise StagewiseError(f"{path} row {lineno}: expected a JSON object, got {type(rec).__name__}")
+            n += 1
+            yield f"{path} row {lineno}", rec
     elif p.suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -87,6 +86,16 @@ def _records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f"{path} row {i}", dict(rec)
     if n == 0:
         raise StagewiseError(f"{path}: empty file (no rows)")
+
+
+def _utf8_lines(p: Path) -> Iterator[str]:
+    """The file's lines; bytes that are not UTF-8 fail with the row they are on."""
+    with p.open("rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise StagewiseError(f"{p} row {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 def _column(rec: dict[str, Any], name: str, where: str) -> Any:
@@ -159,7 +168,7 @@ def read_text(paths: list[str]) -> list[str]:
         if p.suffix == ".txt":
             if not p.is_file():
                 raise StagewiseError(f"{path}: no such file")
-            found = [d.strip() for d in p.read_text(encoding="utf-8").split("\n\n") if d.strip()]
+            found = [d.strip() for d in "".join(_utf8_lines(p)).split("\n\n") if d.strip()]
             if not found:
                 raise StagewiseError(f"{path}: empty file (no text)")
             docs.extend(found)
@@ -171,6 +180,15 @@ def read_text(paths: list[str]) -> list[str]:
                 if text.strip():
                     docs.append(text)
     return docs
+
+
+def check_stage_data(objective: str, paths: list[str]) -> int:
+    """Read a stage's data as training will, so bad rows fail before any cluster or worker starts; row count."""
+    if objective == "pretrain":
+        return len(read_text(paths))
+    if objective == "sft":
+        return len(read_sft(paths))
+    return len(read_dpo(paths))
 
 
 def texts_for_tokenizer(objective: str, paths: list[str]) -> list[str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from stagewise.errors import StagewiseError
 from train.config import TrainStageConfig
-from train.data import file_sha256
+from train.data import check_stage_data, file_sha256
 
 if TYPE_CHECKING:
     from stagewise.config import Study
@@ -152,6 +152,12 @@ def _fit(study: "Study", stage: TrainStageConfig, fingerprint: str):
     if result.error:
         raise result.error
     return result, stats, init_path
+
+
+def check_stage_inputs(stage: TrainStageConfig) -> None:
+    """Fail on what a stage cannot run with (fp16 on CPU, bad data rows) before any cluster or worker starts."""
+    _check_device(stage)
+    check_stage_data(stage.objective, stage.data)
 
 
 def _check_device(stage: TrainStageConfig) -> None:

@@ -39,7 +39,7 @@ class LLMJudge(Autorater):
 
     def grade(self, rows: list[dict[str, Any]], judge: Any = None) -> list[Grade]:
         if judge is None or not self.judge_model:
-            raise ValueError(f"autorater {self.name}: needs a judge model and a Generator")
+            raise ValueError(f"autorater {self.name}: needs a judge model and a ServeClient")
         grades: list[Grade | None] = [None] * len(rows)
         last_raw = [""] * len(rows)
         todo = list(range(len(rows)))
@@ -48,7 +48,7 @@ class LLMJudge(Autorater):
             sampling = {"temperature": 0.0, "max_tokens": self.max_tokens, "seed": 0}
             if attempt:
                 sampling.update(temperature=RETRY_TEMPERATURE, seed=attempt)
-            outs = judge.generate(self.judge_model, [prompts[i] for i in todo], sampling)
+            outs = judge.chat_many_sync(self.judge_model, [prompts[i] for i in todo], sampling)
             still = []
             for i, out in zip(todo, outs):
                 last_raw[i] = out.text if not out.finish_reason.startswith("error") else out.finish_reason
