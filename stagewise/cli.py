@@ -58,7 +58,8 @@ _register_all()
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a `typer.Exit(n)` from a command.
+        code = app(args=argv, standalone_mode=False)
     except StagewiseError as e:
         typer.echo(f"error: {e}", err=True)
         return 2
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, click.exceptions.Abort):
             return 1
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ TINY_STUDY = [
     " num_workers: 1, micro_batch_size: 4, max_steps: 2, max_seq_len: 64, packing: true, lr: 1.0e-3}]",
     "tiny.vocab_size=512",
     "tiny.hidden_size=32",
+    "tiny.num_heads=1",  # head dim 32: the smallest vLLM's CPU attention has
+    "tiny.num_kv_heads=1",
     "tiny.intermediate_size=64",
     "tiny.num_layers=1",
     "wandb.mode=disabled",

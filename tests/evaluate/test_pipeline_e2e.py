@@ -250,3 +250,42 @@ def test_kill_midway_then_rerun_is_exact(tmp_path, eval_model_dir, served):
     a, b = outcome(resumed), outcome(clean)
     same = sum(a[k] == b[k] for k in a)
     assert same == len(a), f"{len(a) - same} rows differ between the resumed and the uninterrupted run"
+
+
+def test_killed_serve_replica_during_eval_loses_nothing(tmp_path, eval_model_dir, served):
+    """Kill the policy's engine replica while `stagewise eval` runs: Serve restarts it, the client retries, and
+    every item is still generated and graded (this test goes last: it restarts the module's engine)."""
+    import ray
+
+    app, address, port = served
+    fixtures = write_fixtures(tmp_path)
+    samples = 16
+    d = study_dict(tmp_path / "replica", eval_model_dir, fixtures, port, samples=samples)
+    d["evaluation"].update(batch_size=2, prompts_per_request=1)
+    d["evaluation"]["sampling"]["max_tokens"] = 48
+    d["evaluation"]["autoraters"] = [{"name": "refusal-rules", "kind": "rules"}]
+    d["evaluation"]["benchmarks"] = [{"name": "xstest", "path": str(fixtures["xstest"]), "samples": samples}]
+    d["wandb"]["mode"] = "disabled"
+    cfg = tmp_path / "replica.yaml"
+    cfg.write_text(yaml.safe_dump(d))
+    env = {**os.environ, "RAY_ADDRESS": address, "STAGEWISE_CACHE": os.environ.get("STAGEWISE_CACHE", str(REPO / ".cache"))}
+    proc = subprocess.Popen([sys.executable, "-m", "stagewise", "eval", str(cfg), "--endpoint", app.base_url],
+                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    grades_dir = tmp_path / "replica" / "results" / "grades"
+    deadline = time.monotonic() + 600
+    while not list(grades_dir.glob("model=*/benchmark=*/*.parquet")):
+        assert proc.poll() is None, f"eval ended before the kill: {proc.stderr.read()[-3000:]}"
+        assert time.monotonic() < deadline, "no graded rows within 10 min"
+        time.sleep(0.1)
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "evaltest#LLMServer:tiny#" in a["name"]]
+    assert len(replicas) == 1, replicas
+    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+    graded_at_kill = len(grades(tmp_path / "replica"))
+    assert graded_at_kill < 8 * samples, "the eval had finished before the replica was killed"
+    _, stderr = proc.communicate(timeout=1200)
+    assert proc.returncode == 0, stderr[-3000:]
+
+    rows = grades(tmp_path / "replica")
+    assert len(rows) == len({r["key"] for r in rows}) == 8 * samples, "every item x sample graded once"
+    failed = [r for r in rows if r["finish_reason"].startswith("error") or r["unscored"]]
+    assert failed == [], failed[:2]

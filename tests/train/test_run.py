@@ -12,7 +12,7 @@ def _study(tmp_path, data, **stage):
         "name": "t", "output_dir": str(tmp_path / "out"),
         "models": [{"id": "base", "stage": "base"}],
         "training": [{"name": "pre", "objective": "pretrain", "init": "tiny", "output": "base", "data": [data], **stage}],
-        "tiny": {"vocab_size": 300, "hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1,
+        "tiny": {"vocab_size": 300, "hidden_size": 32, "num_layers": 1, "num_heads": 1, "num_kv_heads": 1,
                  "intermediate_size": 64},
     })
 

@@ -230,3 +230,53 @@ def test_dpo_raises_the_chosen_over_rejected_margin(cluster, work, zero2):
     assert after > before + 1.0, (before, after)
     assert lineage["objective"] == "dpo" and lineage["parent"]["path"] == str(sft_dir)
     assert len(lineage["metrics"]["logp_margin_curve"]) == 12
+
+
+def _train_workers() -> list:
+    """This test's own Ray Train worker processes (descendants of the cluster this module started)."""
+    import psutil
+
+    found = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if "RayTrainWorker" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:  # exited while we looked
+            pass
+    return found
+
+
+def test_killed_worker_is_restarted_and_the_run_finishes_from_its_checkpoint(cluster, work):
+    """SIGKILL one DeepSpeed rank after a checkpoint: Ray Train restarts the worker group from that checkpoint
+    (FailureConfig.max_failures) and the run ends with the uninterrupted run's losses."""
+    steps, every = 60, 10
+    raw = _study_dict(work["dir"] / "crash-ref", work["base"], work["sft"], zero_stage=2, precision="fp32",
+                      packing=True, max_steps=steps, checkpoint_every=every)
+    _, reference = _train(raw)
+
+    raw = _study_dict(work["dir"] / "crash", work["base"], work["sft"], zero_stage=2, precision="fp32",
+                      packing=True, max_steps=steps, checkpoint_every=every, max_failures=2)
+    cfg = work["dir"] / "crash.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    env = dict(os.environ, RAY_ADDRESS=cluster["address"])
+    proc = subprocess.Popen([sys.executable, "-m", "stagewise", "train", str(cfg)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    run_dir = work["dir"] / "crash" / "train" / "t-sft"
+    deadline = time.monotonic() + 600
+    while not list(run_dir.glob("checkpoint_*")):
+        assert proc.poll() is None, f"training ended before a checkpoint: {proc.stderr.read()[-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint within 10 min"
+        time.sleep(0.1)
+    workers = _train_workers()
+    assert len(workers) == 2, workers
+    victim = sorted(workers, key=lambda p: p.pid)[-1]
+    victim.kill()
+    _, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr[-3000:]
+
+    lineage = json.loads((work["dir"] / "crash" / "models" / "tuned" / "stagewise.json").read_text())
+    m = lineage["metrics"]
+    assert m["steps"] == steps
+    assert 0 < m["resumed_from_step"] < steps and m["resumed_from_step"] % every == 0, m["resumed_from_step"]
+    torch.testing.assert_close(torch.tensor(m["loss_curve"]), torch.tensor(reference["metrics"]["loss_curve"]),
+                               rtol=1e-5, atol=1e-5)
