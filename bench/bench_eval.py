@@ -1,6 +1,6 @@
 """Graded items/s of the eval pipeline vs a sequential transformers `generate` loop and raw vLLM offline.
 
-    STAGEWISE_CACHE=.cache .venv/bin/python bench/bench_eval.py --items 128 --max-tokens 64
+    STAGEWISE_CACHE=.cache .venv/bin/python bench/bench_eval.py --items 128 --max-tokens 64 --repeats 3
 
 Same prompts (the embedded XSTest set), same tiny local model (the demo's size), greedy, one run each:
   (a) transformers `generate`, one prompt at a time (what a naive eval loop does);
@@ -9,13 +9,15 @@ Same prompts (the embedded XSTest set), same tiny local model (the demo's size),
       for each `--endpoints` choice (completions: token-id prompt lists; chat: one request per item).
 The pipeline is timed at steady state: the Serve app is up and a small warm-up evaluation has run first
 (actor start-up, tokenizer load and vLLM's first compiles are not counted); Ray Data start-up is counted.
-Prints one JSON line per variant and a Markdown table for BENCHMARKS.md.
+Each variant is timed `--repeats` times and medians are reported. Peak RSS: the driver's (transformers runs
+in it) and the vLLM child's. Prints one JSON line per timed run and a Markdown table for BENCHMARKS.md.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,35 +71,36 @@ VLLM_SCRIPT = """
 import json, sys, time
 from vllm import LLM, SamplingParams
 if __name__ == "__main__":
-    model_dir, n, max_tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    model_dir, n, max_tokens, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
     convs = json.loads(open(sys.argv[4]).read())
     llm = LLM(model=model_dir, dtype="bfloat16", max_model_len=512, seed=0)
     params = SamplingParams(temperature=0.0, max_tokens=max_tokens)
     llm.chat(convs[:8], params, use_tqdm=False)  # warm-up, like the pipeline's
-    start = time.perf_counter()
-    outs = llm.chat(convs, params, use_tqdm=False)
-    wall = time.perf_counter() - start
-    tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-    print("RESULT " + json.dumps({"variant": "vLLM offline LLM.chat (all at once)", "items": n, "wall_s": wall,
-                                  "items_per_s": n / wall, "completion_tokens": tokens}))
+    for _ in range(repeats):
+        start = time.perf_counter()
+        outs = llm.chat(convs, params, use_tqdm=False)
+        wall = time.perf_counter() - start
+        tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+        print("RESULT " + json.dumps({"variant": "vLLM offline LLM.chat (all at once)", "items": n, "wall_s": wall,
+                                      "items_per_s": n / wall, "completion_tokens": tokens}), flush=True)
 """
 
 
-def bench_vllm(model_dir: Path, n: int, max_tokens: int, tmp: Path) -> dict:
+def bench_vllm(model_dir: Path, n: int, max_tokens: int, tmp: Path, repeats: int) -> list[dict]:
     script, data = tmp / "vllm_offline.py", tmp / "convs.json"
     script.write_text(VLLM_SCRIPT)
     data.write_text(json.dumps(conversations(n)))
     from cluster.env import cpu_runtime_env
 
-    r = subprocess.run([sys.executable, str(script), str(model_dir), str(n), str(max_tokens), str(data)],
+    r = subprocess.run([sys.executable, str(script), str(model_dir), str(n), str(max_tokens), str(data), str(repeats)],
                        capture_output=True, text=True, env={**os.environ, **cpu_runtime_env()}, timeout=1200)
-    line = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
-    if not line:
+    lines = [l for l in r.stdout.splitlines() if l.startswith("RESULT ")]
+    if not lines:
         raise RuntimeError(r.stderr[-3000:])
-    return json.loads(line[0][len("RESULT "):])
+    return [json.loads(l[len("RESULT "):]) for l in lines]
 
 
-def bench_pipeline(model_dir: Path, n: int, max_tokens: int, tmp: Path, endpoints: list[str]) -> list[dict]:
+def bench_pipeline(model_dir: Path, n: int, max_tokens: int, tmp: Path, endpoints: list[str], repeats: int) -> list[dict]:
     import pyarrow.dataset as ds
 
     from cluster.config import ClusterConfig
@@ -122,13 +125,16 @@ def bench_pipeline(model_dir: Path, n: int, max_tokens: int, tmp: Path, endpoint
         served = start_app({"tiny": str(model_dir)}, cfg)
         for endpoint in endpoints:
             run_evaluation(study(tmp / f"warm-{endpoint}", 16, endpoint), served, progress=False)
-            out = tmp / f"timed-{endpoint}"
-            start = time.perf_counter()
-            results_dir = run_evaluation(study(out, n, endpoint), served, progress=False)
-            wall = time.perf_counter() - start
-            graded = ds.dataset(results_dir / "grades", format="parquet").count_rows()
-            results.append({"variant": f"pipeline (Ray Data + Serve, endpoint={endpoint})", "items": graded,
-                            "wall_s": wall, "items_per_s": graded / wall})
+        for r in range(repeats):
+            for endpoint in endpoints:
+                out = tmp / f"timed-{endpoint}-{r}"  # a fresh store each time: nothing is resumed
+                start = time.perf_counter()
+                results_dir = run_evaluation(study(out, n, endpoint), served, progress=False)
+                wall = time.perf_counter() - start
+                graded = ds.dataset(results_dir / "grades", format="parquet").count_rows()
+                results.append({"variant": f"pipeline (Ray Data + Serve, endpoint={endpoint})", "items": graded,
+                                "wall_s": wall, "items_per_s": graded / wall})
+                print(json.dumps(results[-1]), flush=True)
     return results
 
 
@@ -138,6 +144,7 @@ def main() -> None:
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--endpoints", default="completions,chat")
     p.add_argument("--skip", default="", help="comma list of: transformers, vllm, pipeline")
+    p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args()
     from cluster.env import apply_cpu_env
 
@@ -148,21 +155,32 @@ def main() -> None:
         model_dir = make_model(tmp / "model")
         rows = []
         if "transformers" not in skip:
-            rows.append(bench_transformers(model_dir, args.items, args.max_tokens))
-            print(json.dumps(rows[-1]), flush=True)
+            for _ in range(args.repeats):
+                rows.append(bench_transformers(model_dir, args.items, args.max_tokens))
+                print(json.dumps(rows[-1]), flush=True)
         if "vllm" not in skip:
-            rows.append(bench_vllm(model_dir, args.items, args.max_tokens, tmp))
-            print(json.dumps(rows[-1]), flush=True)
-        if "pipeline" not in skip:
-            for r in bench_pipeline(model_dir, args.items, args.max_tokens, tmp, args.endpoints.split(",")):
+            for r in bench_vllm(model_dir, args.items, args.max_tokens, tmp, args.repeats):
                 rows.append(r)
                 print(json.dumps(r), flush=True)
-    base = {r["variant"].split(" ")[0]: r["items_per_s"] for r in rows}
-    print("\n| variant | items | wall s | items/s | vs transformers | vs vLLM offline |\n|---|---|---|---|---|---|")
+        if "pipeline" not in skip:
+            rows += bench_pipeline(model_dir, args.items, args.max_tokens, tmp, args.endpoints.split(","), args.repeats)
+    import resource
+
+    peak = {"driver": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "vLLM child": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    medians: dict[str, dict] = {}
     for r in rows:
-        vs_hf = r["items_per_s"] / base["transformers"] if "transformers" in base else float("nan")
-        vs_vllm = r["items_per_s"] / base["vLLM"] if "vLLM" in base else float("nan")
-        print(f"| {r['variant']} | {r['items']} | {r['wall_s']:.1f} | {r['items_per_s']:.1f} | {vs_hf:.1f}x | {vs_vllm:.2f}x |")
+        medians.setdefault(r["variant"], {"items": r["items"], "runs": []})["runs"].append(r["items_per_s"])
+    for m in medians.values():
+        m["items_per_s"] = statistics.median(m["runs"])
+    base = {v.split(" ")[0]: m["items_per_s"] for v, m in medians.items()}
+    print("\npeak RSS (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
+    print("\n| variant | items | items/s (median) | runs | vs transformers | vs vLLM offline |\n|---|---|---|---|---|---|")
+    for v, m in medians.items():
+        vs_hf = m["items_per_s"] / base["transformers"] if "transformers" in base else float("nan")
+        vs_vllm = m["items_per_s"] / base["vLLM"] if "vLLM" in base else float("nan")
+        runs = ", ".join(f"{x:.1f}" for x in m["runs"])
+        print(f"| {v} | {m['items']} | {m['items_per_s']:.1f} | {runs} | {vs_hf:.1f}x | {vs_vllm:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -269,12 +269,14 @@ def test_killed_serve_replica_during_eval_loses_nothing(tmp_path, eval_model_dir
     cfg = tmp_path / "replica.yaml"
     cfg.write_text(yaml.safe_dump(d))
     env = {**os.environ, "RAY_ADDRESS": address, "STAGEWISE_CACHE": os.environ.get("STAGEWISE_CACHE", str(REPO / ".cache"))}
-    proc = subprocess.Popen([sys.executable, "-m", "stagewise", "eval", str(cfg), "--endpoint", app.base_url],
-                            env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log_path = tmp_path / "replica.log"
+    with log_path.open("w") as log:  # a file, not a pipe: an unread pipe fills and blocks the run
+        proc = subprocess.Popen([sys.executable, "-m", "stagewise", "eval", str(cfg), "--endpoint", app.base_url],
+                                env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, text=True)
     grades_dir = tmp_path / "replica" / "results" / "grades"
     deadline = time.monotonic() + 600
     while not list(grades_dir.glob("model=*/benchmark=*/*.parquet")):
-        assert proc.poll() is None, f"eval ended before the kill: {proc.stderr.read()[-3000:]}"
+        assert proc.poll() is None, f"eval ended before the kill: {log_path.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no graded rows within 10 min"
         time.sleep(0.1)
     replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "evaltest#LLMServer:tiny#" in a["name"]]
@@ -282,8 +284,8 @@ def test_killed_serve_replica_during_eval_loses_nothing(tmp_path, eval_model_dir
     ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
     graded_at_kill = len(grades(tmp_path / "replica"))
     assert graded_at_kill < 8 * samples, "the eval had finished before the replica was killed"
-    _, stderr = proc.communicate(timeout=1200)
-    assert proc.returncode == 0, stderr[-3000:]
+    proc.wait(timeout=1200)
+    assert proc.returncode == 0, log_path.read_text()[-3000:]
 
     rows = grades(tmp_path / "replica")
     assert len(rows) == len({r["key"] for r in rows}) == 8 * samples, "every item x sample graded once"

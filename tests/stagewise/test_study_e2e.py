@@ -87,17 +87,19 @@ def killed_and_resumed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("study")
     cfg = _config(tmp, "demo", [])
     out = tmp / "demo"
+    log = (tmp / "killed.log").open("w")  # a file, not a pipe: nobody reads a pipe while we wait, and it fills
     proc = subprocess.Popen([sys.executable, "-m", "stagewise", "run", str(cfg)], cwd=REPO, env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     grades_dir = out / "results" / "grades"
     deadline = time.monotonic() + 1500
     try:
         while len(list(grades_dir.glob("model=*/benchmark=*/*.parquet"))) < 3:
-            assert proc.poll() is None, f"the study ended before it could be killed: {proc.stderr.read()[-3000:]}"
+            assert proc.poll() is None, f"the study ended before it could be killed: {(tmp / 'killed.log').read_text()[-3000:]}"
             assert time.monotonic() < deadline, "no graded rows within 25 min"
             time.sleep(0.2)
     finally:
         _kill_tree(proc)
+        log.close()
     partial = len(_grades(out))
     assert not (out / "report" / "summary.csv").exists(), "the study was not interrupted"
 

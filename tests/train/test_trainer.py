@@ -259,20 +259,22 @@ def test_killed_worker_is_restarted_and_the_run_finishes_from_its_checkpoint(clu
     cfg = work["dir"] / "crash.yaml"
     cfg.write_text(yaml.safe_dump(raw))
     env = dict(os.environ, RAY_ADDRESS=cluster["address"])
-    proc = subprocess.Popen([sys.executable, "-m", "stagewise", "train", str(cfg)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log_path = work["dir"] / "crash.log"
+    with log_path.open("w") as log:  # a file, not a pipe: an unread pipe fills and blocks the run
+        proc = subprocess.Popen([sys.executable, "-m", "stagewise", "train", str(cfg)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
     run_dir = work["dir"] / "crash" / "train" / "t-sft"
     deadline = time.monotonic() + 600
     while not list(run_dir.glob("checkpoint_*")):
-        assert proc.poll() is None, f"training ended before a checkpoint: {proc.stderr.read()[-2000:]}"
+        assert proc.poll() is None, f"training ended before a checkpoint: {log_path.read_text()[-2000:]}"
         assert time.monotonic() < deadline, "no checkpoint within 10 min"
         time.sleep(0.1)
     workers = _train_workers()
     assert len(workers) == 2, workers
     victim = sorted(workers, key=lambda p: p.pid)[-1]
     victim.kill()
-    _, stderr = proc.communicate(timeout=900)
-    assert proc.returncode == 0, stderr[-3000:]
+    proc.wait(timeout=900)
+    assert proc.returncode == 0, log_path.read_text()[-3000:]
 
     lineage = json.loads((work["dir"] / "crash" / "models" / "tuned" / "stagewise.json").read_text())
     m = lineage["metrics"]
