@@ -26,6 +26,8 @@ def wilson_interval(successes: np.ndarray, n: np.ndarray, confidence: float = 0.
     low, high = np.full(n.shape, np.nan), np.full(n.shape, np.nan)
     if ok.any():
         low[ok], high[ok] = proportion_confint(successes[ok], n[ok], alpha=1 - confidence, method="wilson")
+    # The closed form leaves rounding dust (2.8e-17 for 0 of 6): the exact bounds are 0 and 1 there.
+    low[ok & (successes == 0)], high[ok & (successes == n)] = 0.0, 1.0
     return low, high
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from analysis.config import AnalysisConfig
 from cluster.config import ClusterConfig
@@ -85,6 +85,13 @@ class Study(BaseModel):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     wandb: WandbConfig = Field(default_factory=WandbConfig)
 
+    @field_validator("output_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        # Ray Train and Serve workers do not run in the driver's working directory: every path we hand them
+        # must be absolute, so a relative output_dir is fixed against the cwd of whoever loads the config.
+        return v.expanduser().absolute()
+
     @model_validator(mode="after")
     def _cross_section(self) -> "Study":
         ids = [m.id for m in self.models]
@@ -133,7 +140,10 @@ class Study(BaseModel):
     def model_path(self, model_id: str) -> str:
         """Where a model's weights are: its source, or the folder its training stage writes."""
         m = self.model(model_id)
-        return m.source if m.source is not None else str(self.output_dir / "models" / m.id)
+        if m.source is None:
+            return str(self.output_dir / "models" / m.id)
+        local = Path(m.source).expanduser()
+        return str(local.absolute()) if local.exists() else m.source  # a hub id stays as it is
 
     def policy_models(self) -> list[ModelSpec]:
         chosen = self.evaluation.models or [m.id for m in self.models if m.role == "policy"]

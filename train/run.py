@@ -182,7 +182,10 @@ def _parent(study: "Study", stage: TrainStageConfig) -> dict[str, Any]:
 def _init_path(study: "Study", stage: TrainStageConfig, tiny_dir: Path) -> Path | str:
     if stage.init != "tiny":
         ids = {m.id for m in study.models}
-        return study.model_path(stage.init) if stage.init in ids else stage.init
+        if stage.init in ids:
+            return study.model_path(stage.init)
+        local = Path(stage.init).expanduser()
+        return str(local.absolute()) if local.exists() else stage.init  # workers have another cwd
     from train.data import texts_for_tokenizer
     from train.tiny import make_tiny_checkpoint
 

@@ -44,7 +44,8 @@ def test_minimal_and_overrides(tmp_path):
     assert [s.max_steps for s in study.training] == [None, 3]
     assert study.training[0].lr == 0.01
     assert study.wandb.mode == "disabled"
-    assert study.model_path("sft") == str(Path("out") / "models" / "sft")
+    # Relative output dirs are made absolute at load time: Ray workers run in other directories.
+    assert study.model_path("sft") == str(Path.cwd() / "out" / "models" / "sft")
 
 
 @pytest.mark.parametrize(
