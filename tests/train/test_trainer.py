@@ -232,6 +232,16 @@ def test_dpo_raises_the_chosen_over_rejected_margin(cluster, work, zero2):
     assert len(lineage["metrics"]["logp_margin_curve"]) == 12
 
 
+def _registered_step(run_dir: Path) -> int | None:
+    """Step of the latest checkpoint Ray Train's controller has registered (its snapshot file), or None."""
+    try:
+        snapshot = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):  # not written yet, or caught mid-write
+        return None
+    latest = snapshot.get("latest_checkpoint_result")
+    return None if latest is None else int(latest["metrics"]["step"])
+
+
 def _train_workers() -> list:
     """This test's own Ray Train worker processes (descendants of the cluster this module started)."""
     import psutil
@@ -265,22 +275,25 @@ def test_killed_worker_is_restarted_and_the_run_finishes_from_its_checkpoint(clu
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
     run_dir = work["dir"] / "crash" / "train" / "t-sft"
     deadline = time.monotonic() + 600
-    # A checkpoint folder appears while its ranks are still writing it; once the second one shows up, the
-    # first is committed, so the kill lands after a checkpoint the restart can resume from.
-    while len(list(run_dir.glob("checkpoint_*"))) < 2:
+    # A checkpoint folder appears while its ranks are still writing it, and a restart resumes only from what
+    # the controller has registered; its snapshot names the latest registered checkpoint, so wait for that.
+    while (committed := _registered_step(run_dir)) is None:
         assert proc.poll() is None, f"training ended before a checkpoint: {log_path.read_text()[-2000:]}"
         assert time.monotonic() < deadline, "no checkpoint within 10 min"
-        time.sleep(0.1)
+        time.sleep(0.05)
     workers = _train_workers()
     assert len(workers) == 2, workers
     victim = sorted(workers, key=lambda p: p.pid)[-1]
     victim.kill()
     proc.wait(timeout=900)
-    assert proc.returncode == 0, log_path.read_text()[-3000:]
+    log_text = log_path.read_text()
+    assert proc.returncode == 0, log_text[-3000:]
+    assert committed < steps, f"the kill came after the last checkpoint ({committed}); nothing to test"
 
     lineage = json.loads((work["dir"] / "crash" / "models" / "tuned" / "stagewise.json").read_text())
     m = lineage["metrics"]
     assert m["steps"] == steps
-    assert 0 < m["resumed_from_step"] < steps and m["resumed_from_step"] % every == 0, m["resumed_from_step"]
+    assert committed <= m["resumed_from_step"] < steps and m["resumed_from_step"] % every == 0, \
+        (committed, m["resumed_from_step"], log_text[-3000:])
     torch.testing.assert_close(torch.tensor(m["loss_curve"]), torch.tensor(reference["metrics"]["loss_curve"]),
                                rtol=1e-5, atol=1e-5)
