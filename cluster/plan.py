@@ -282,8 +282,9 @@ def plan_serving(study: Study, model_id: str, role: str) -> ServePlan:
     tp = cfg.tensor_parallel_size
     max_len = cfg.max_model_len or s.max_model_len
     gpu = _serves_on_gpu(study, model_id)
-    weights = shape.params * _dtype_bytes(s.dtype) / tp
-    kv_token = shape.kv_bytes_per_token(_dtype_bytes(s.dtype))
+    dtype = s.engine_dtype(gpu)
+    weights = shape.params * _dtype_bytes(dtype) / tp
+    kv_token = shape.kv_bytes_per_token(_dtype_bytes(dtype))
     kv_seq = kv_token * max_len / tp if kv_token is not None else None
     concurrent = None
     if gpu:
@@ -297,7 +298,7 @@ def plan_serving(study: Study, model_id: str, role: str) -> ServePlan:
         capacity = c.gpu_memory_gb * GB * t.serve_memory_fraction
         if weights + (kv_seq or 0) > capacity:
             raise StagewiseError(
-                f"{where}: {weights * tp / GB:.1f} GB of {s.dtype} weights over tensor_parallel_size {tp} is "
+                f"{where}: {weights * tp / GB:.1f} GB of {dtype} weights over tensor_parallel_size {tp} is "
                 f"{weights / GB:.1f} GB per GPU, plus {(kv_seq or 0) / GB:.1f} GB KV cache for one "
                 f"{max_len}-token sequence, exceeds {capacity / GB:.1f} GB usable of a {c.gpu_memory_gb:g} GB "
                 f"{c.gpu_type}; raise tensor_parallel_size or lower max_model_len")

@@ -7,6 +7,7 @@ replica restarts), so each holds little CPU.
 """
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -34,25 +35,33 @@ def now() -> dt.datetime:
 
 
 class PolicyActor:
-    """Answers each row's conversation with the row's model; one request per `client.batch_size` rows."""
+    """Answers each row's conversation with the row's model; one request per `client.batch_size` rows.
+
+    `__call__` is async, so Ray Data runs several batches at once in each actor (its async-UDF concurrency)
+    on one event loop and one pooled HTTP client: the engine gets the next batch's prompts while the slowest
+    answers of the last are still decoding, instead of idling between batches.
+    """
 
     def __init__(self, client: ServeClient):
         self.client = client
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    async def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
         groups: dict[tuple[str, int, str], list[int]] = defaultdict(list)
         for i, r in enumerate(rows):
             groups[(r["model"], r["sample_idx"], r["sampling"])].append(i)
-        for (model, sample_idx, sampling_json), idx in groups.items():
+
+        async def answer(model: str, sample_idx: int, sampling_json: str, idx: list[int]) -> None:
             sampling = json.loads(sampling_json)
             # Sample i of an item is drawn with seed + i: reproducible, and distinct across samples.
             if sampling.get("seed") is not None:
                 sampling["seed"] = sampling["seed"] + sample_idx
-            outs = self.client.chat_many_sync(model, [rows[i]["messages"] for i in idx], sampling)
+            outs = await self.client.chat_many(model, [rows[i]["messages"] for i in idx], sampling)
             stamp = now()
             for i, out in zip(idx, outs):
                 rows[i].update(response=out.text, finish_reason=out.finish_reason, created_at=stamp, new_generation=True)
+
+        await asyncio.gather(*(answer(*key, idx) for key, idx in groups.items()))
         return pa.Table.from_pylist(rows, schema=FLIGHT_SCHEMA)
 
 

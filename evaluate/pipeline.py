@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from evaluate.registry import Autorater, Benchmark, get_autorater, get_benchmark
 from evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, sampling_hash
@@ -110,8 +109,10 @@ def plan(study: "Study", store: ResultStore) -> Work:
         for model in models:
             done = store.keys("grades", model.id, bench.name)
             stored = _stored_generations(store, model.id, bench.name)
-            for item in report.items:
-                for s in range(bcfg.samples):
+            # Sample-major: a batch then holds one sample index (one seed), so the policy stage sends it as a
+            # few full requests rather than one small request per sample index.
+            for s in range(bcfg.samples):
+                for item in report.items:
                     todo = [n for n in names
                             if graded_key(model.id, bench.name, item["item_id"], s, samp_hash, versions[n]) not in done]
                     work.done_rows += len(names) - len(todo)
@@ -230,7 +231,9 @@ def _write_batch(store: ResultStore, batch: pa.Table, seen_grades: set[str], see
     # Generations first: a kill between the two writes leaves generations whose grades a rerun adds.
     store.write("generations", pa.Table.from_pylist(list(gens.values()), schema=GENERATION_SCHEMA))
     seen_generations.update(gens)
-    fresh = pc.invert(pc.is_in(batch.column("key"), value_set=pa.array(list(seen_grades), pa.string())))
+    # A Python set lookup per row: building an Arrow value set of every key seen so far for each batch would
+    # make a long evaluation quadratic in its row count.
+    fresh = pa.array([k not in seen_grades for k in batch.column("key").to_pylist()], pa.bool_())
     grades = batch.filter(fresh).drop_columns(["new_generation", "generated_at"])
     store.write("grades", grades)
     seen_grades.update(grades.column("key").to_pylist())

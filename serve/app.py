@@ -76,9 +76,11 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
     """The Ray Serve LLM config of one model: placement, autoscaling bounds and vLLM engine settings."""
     from ray.serve.llm import LLMConfig
 
+    from serve.callbacks import SkipNodeDownload
+
     m = cfg.for_model(model_id)
     engine_kwargs: dict[str, Any] = {
-        "dtype": cfg.dtype,
+        "dtype": cfg.engine_dtype(gpu),
         "max_model_len": m.max_model_len or cfg.max_model_len,
         "max_num_seqs": cfg.max_num_seqs,
         "enforce_eager": cfg.enforce_eager,
@@ -112,6 +114,7 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
         engine_kwargs=engine_kwargs,
         deployment_config=deployment,
         runtime_env=runtime_env,
+        callback_config={"callback_class": SkipNodeDownload},  # sources are local dirs or hub ids (check_sources)
         **placement,
     )
 

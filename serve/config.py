@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -42,7 +43,10 @@ class ServeConfig(BaseModel):
     ready_timeout_s: float = Field(default=300, gt=0)
     # auto: CPU placement (vLLM's CPU build) unless the cluster has GPUs.
     device: Literal["auto", "cpu", "gpu"] = "auto"
-    dtype: str = "bfloat16"  # CPU vLLM has no fp16; bf16 runs everywhere we test
+    # auto: bfloat16 on GPUs and on CPUs with bf16 units (AVX-512 BF16 / AMX); float32 on other CPUs, which
+    # emulate bf16 (vLLM decoded ~2x slower in bf16 than fp32 on this project's AVX2 dev machine). CPU vLLM
+    # has no fp16.
+    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
     max_model_len: int = Field(default=512, ge=16)
     kv_cache_gb: int = Field(default=1, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU (whole GiB, vLLM parses an int)
     cpus_per_replica: float = Field(default=1, gt=0)  # the CPU placement bundle of one engine
@@ -62,8 +66,23 @@ class ServeConfig(BaseModel):
             raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
         return self
 
+    def engine_dtype(self, gpu: bool) -> str:
+        """The dtype the engines load weights in (`auto` resolved for this machine)."""
+        if self.dtype != "auto":
+            return self.dtype
+        return "bfloat16" if gpu or cpu_has_bf16() else "float32"
+
     def for_model(self, model_id: str) -> ServedModelConfig:
         """The model's overrides, or the section-wide replica bounds when it has none."""
         if model_id in self.models:
             return self.models[model_id]
         return ServedModelConfig(min_replicas=self.min_replicas, max_replicas=self.max_replicas)
+
+
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether this CPU computes in bf16 natively (a CPU cluster's engines run on nodes like this one)."""
+    try:
+        flags = set(Path(cpuinfo).read_text().split())
+    except OSError:  # no /proc (not Linux): vLLM's CPU build is Linux-only anyway; keep vLLM's usual bf16
+        return True
+    return bool(flags & {"avx512_bf16", "amx_bf16"})

@@ -51,6 +51,9 @@ def test_foreground_serve_prints_endpoint_and_stops_on_sigint(tmp_path, two_chec
             lines.append(line.strip())
             if line.startswith("models:"):
                 break
+        # Keep draining stdout too: Ray forwards the workers' logs there, and an unread pipe that fills (64 KiB)
+        # blocks the process mid-shutdown.
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
         assert f"endpoint: http://127.0.0.1:{port}/v1" in lines, (lines, "".join(stderr)[-3000:])
         assert "models: solo" in lines
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=30) as r:

@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from serve.app import check_sources, failure_reason, llm_config
+from serve.callbacks import SkipNodeDownload
 from serve.client import ServeClient, _split_sampling
-from serve.config import ServeConfig, ServedModelConfig
+from serve.config import ServeConfig, ServedModelConfig, cpu_has_bf16
 from stagewise.errors import StagewiseError
 
 
@@ -35,6 +36,36 @@ def test_gpu_settings_from_config():
     assert big.engine_kwargs["tensor_parallel_size"] == 4 and big.engine_kwargs["max_model_len"] == 8192
     assert big.engine_kwargs["gpu_memory_utilization"] == 0.8
     assert big.runtime_env is None  # no CPU-only switches on GPU replicas
+
+
+def test_dtype_auto_is_fp32_only_on_cpus_that_emulate_bf16(tmp_path, monkeypatch):
+    avx2, sapphire = tmp_path / "avx2", tmp_path / "spr"
+    avx2.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")
+    sapphire.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
+    assert not cpu_has_bf16(str(avx2)) and cpu_has_bf16(str(sapphire))
+    assert cpu_has_bf16(str(tmp_path / "missing"))  # unknown: keep bf16
+    monkeypatch.setattr("serve.config.cpu_has_bf16", lambda: False)
+    assert ServeConfig().engine_dtype(gpu=False) == "float32"
+    assert ServeConfig().engine_dtype(gpu=True) == "bfloat16"
+    assert ServeConfig(dtype="bfloat16").engine_dtype(gpu=False) == "bfloat16"  # an explicit choice wins
+    assert llm_config("m", "/ckpt/m", ServeConfig(), gpu=False).engine_kwargs["dtype"] == "float32"
+    with pytest.raises(ValidationError):
+        ServeConfig(dtype="float16")
+
+
+def test_engines_skip_rays_model_download_task():
+    import ray
+
+    cfg = llm_config("m", "/ckpt/m", ServeConfig(), gpu=False)
+    assert cfg.callback_config.callback_class is SkipNodeDownload
+    # Built by hand: `cfg.get_or_create_callback()` looks up the current placement group, which would start a
+    # 2-CPU Ray in this process that later tests' clusters then silently join.
+    callback = SkipNodeDownload(llm_config=cfg)
+    import asyncio
+
+    asyncio.run(callback.run_callback("on_before_node_init"))
+    assert callback.ctx.run_init_node is False
+    assert not ray.is_initialized()
 
 
 def test_replica_bounds_are_checked():
