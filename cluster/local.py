@@ -57,6 +57,12 @@ def ray_cluster(cfg: ClusterConfig | None = None) -> Iterator[dict[str, Any]]:
 
     cfg = cfg or ClusterConfig()
     if ray.is_initialized():  # nested use (e.g. `stagewise run` calling train then eval): reuse
+        have = ray.cluster_resources().get("CPU", 0)
+        if cfg.num_cpus and have < cfg.num_cpus:
+            # Something in this process already started a Ray (any Ray API call does, e.g. a placement-group
+            # lookup); work sized for cfg.num_cpus may then wait forever for resources it cannot get.
+            log.warning("ray: reusing this process's Ray with %g CPUs, not the %d cluster.num_cpus asks for",
+                        have, cfg.num_cpus)
         yield {"address": ray.get_runtime_context().gcs_address, "embedded": False}
         return
     apply_cpu_env()
