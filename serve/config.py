@@ -13,6 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stagewise.errors import StagewiseError
+
 
 class ServedModelConfig(BaseModel):
     """Per-model overrides; models not listed get the defaults."""
@@ -44,9 +46,9 @@ class ServeConfig(BaseModel):
     # auto: CPU placement (vLLM's CPU build) unless the cluster has GPUs.
     device: Literal["auto", "cpu", "gpu"] = "auto"
     # auto: bfloat16 on GPUs and on CPUs with bf16 units (AVX-512 BF16 / AMX); float32 on other CPUs, which
-    # emulate bf16 (vLLM decoded ~2x slower in bf16 than fp32 on this project's AVX2 dev machine). CPU vLLM
-    # has no fp16.
-    dtype: Literal["auto", "bfloat16", "float32"] = "auto"
+    # emulate bf16 (vLLM decoded ~2x slower in bf16 than fp32 on this project's AVX2 dev machine). float16 is
+    # for GPUs without bf16 (V100, T4); vLLM's CPU build has none.
+    dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     max_model_len: int = Field(default=512, ge=16)
     kv_cache_gb: int = Field(default=1, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU (whole GiB, vLLM parses an int)
     cpus_per_replica: float = Field(default=1, gt=0)  # the CPU placement bundle of one engine
@@ -68,6 +70,9 @@ class ServeConfig(BaseModel):
 
     def engine_dtype(self, gpu: bool) -> str:
         """The dtype the engines load weights in (`auto` resolved for this machine)."""
+        if self.dtype == "float16" and not gpu:
+            raise StagewiseError("serving.dtype: float16 is not supported by vLLM's CPU build; "
+                                 "use auto, bfloat16 or float32")
         if self.dtype != "auto":
             return self.dtype
         return "bfloat16" if gpu or cpu_has_bf16() else "float32"

@@ -49,8 +49,11 @@ def test_dtype_auto_is_fp32_only_on_cpus_that_emulate_bf16(tmp_path, monkeypatch
     assert ServeConfig().engine_dtype(gpu=True) == "bfloat16"
     assert ServeConfig(dtype="bfloat16").engine_dtype(gpu=False) == "bfloat16"  # an explicit choice wins
     assert llm_config("m", "/ckpt/m", ServeConfig(), gpu=False).engine_kwargs["dtype"] == "float32"
+    assert ServeConfig(dtype="float16").engine_dtype(gpu=True) == "float16"  # GPUs without bf16
+    with pytest.raises(StagewiseError, match=r"^serving\.dtype: float16 is not supported by vLLM's CPU build"):
+        ServeConfig(dtype="float16").engine_dtype(gpu=False)
     with pytest.raises(ValidationError):
-        ServeConfig(dtype="float16")
+        ServeConfig(dtype="fp8")
 
 
 def test_engines_skip_rays_model_download_task():
