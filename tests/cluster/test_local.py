@@ -37,3 +37,16 @@ def test_embedded_cluster_starts_runs_and_stops(monkeypatch):
         assert [r[0] for r in results] == [0, 1, 4, 9]
         assert all(r[1] for r in results), "workers get the CPU runtime env"
     assert not ray.is_initialized()
+
+
+@pytest.mark.timeout(300)
+def test_reusing_a_smaller_ray_started_elsewhere_in_the_process_warns(monkeypatch, caplog):
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with ray_cluster(ClusterConfig(num_cpus=2)):  # stands in for a stray Ray API call that started one
+        with caplog.at_level("WARNING", logger="cluster.local"), ray_cluster(ClusterConfig(num_cpus=8)) as info:
+            assert not info["embedded"]
+        assert "reusing this process's Ray with 2 CPUs, not the 8 cluster.num_cpus asks for" in caplog.text
+        assert ray.is_initialized(), "the inner call leaves the outer cluster running"
+    assert not ray.is_initialized()
