@@ -57,6 +57,8 @@ def test_dtype_auto_is_fp32_only_on_cpus_that_emulate_bf16(tmp_path, monkeypatch
 
 
 def test_engines_skip_rays_model_download_task():
+    import asyncio
+
     import ray
 
     cfg = llm_config("m", "/ckpt/m", ServeConfig(), gpu=False)
@@ -64,8 +66,6 @@ def test_engines_skip_rays_model_download_task():
     # Built by hand: `cfg.get_or_create_callback()` looks up the current placement group, which would start a
     # 2-CPU Ray in this process that later tests' clusters then silently join.
     callback = SkipNodeDownload(llm_config=cfg)
-    import asyncio
-
     asyncio.run(callback.run_callback("on_before_node_init"))
     assert callback.ctx.run_init_node is False
     assert not ray.is_initialized()
