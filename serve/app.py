@@ -86,13 +86,14 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
         "enforce_eager": cfg.enforce_eager,
     }
     deployment: dict[str, Any] = {
-        "name": model_id,  # the deployment shows up as `LLMServer:<model id>` in `serve status`
+        "name": model_id,  # the deployment shows up as `[InProcess]LLMServer:<model id>` in `serve status`
         "autoscaling_config": {"min_replicas": m.min_replicas, "max_replicas": m.max_replicas},
         "max_ongoing_requests": cfg.max_ongoing_requests,
         "max_constructor_retry_count": cfg.start_attempts,
     }
     placement: dict[str, Any] = {}
     runtime_env = None
+    server_cls = None
     if gpu:
         engine_kwargs["tensor_parallel_size"] = m.tensor_parallel_size
         if m.accelerator_type:
@@ -108,12 +109,16 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
         bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         env = {**cpu_runtime_env(), "VLLM_CPU_KVCACHE_SPACE": str(cfg.kv_cache_gb), "VLLM_CPU_OMP_THREADS_BIND": bind}
         runtime_env = {"env_vars": env}
+        from serve.engine import InProcessLLMServer
+
+        server_cls = InProcessLLMServer  # one process less per engine (serve/engine.py)
     engine_kwargs.update(m.engine_kwargs)
     return LLMConfig(
         model_loading_config={"model_id": model_id, "model_source": source},
         engine_kwargs=engine_kwargs,
         deployment_config=deployment,
         runtime_env=runtime_env,
+        server_cls=server_cls,
         callback_config={"callback_class": SkipNodeDownload},  # sources are local dirs or hub ids (check_sources)
         **placement,
     )

@@ -279,7 +279,7 @@ def test_killed_serve_replica_during_eval_loses_nothing(tmp_path, eval_model_dir
         assert proc.poll() is None, f"eval ended before the kill: {log_path.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no graded rows within 10 min"
         time.sleep(0.1)
-    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "evaltest#LLMServer:tiny#" in a["name"]]
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "evaltest#" in a["name"] and "LLMServer:tiny#" in a["name"]]
     assert len(replicas) == 1, replicas
     ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
     graded_at_kill = len(grades(tmp_path / "replica"))

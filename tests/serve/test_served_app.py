@@ -129,7 +129,7 @@ def test_client_retries_through_a_killed_replica(served):
     time.sleep(2.0)  # requests are in flight: 16 x 200 tokens take well over this on 2 cores
 
     replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
-                if "servetest#LLMServer:alpha#" in a["name"]]
+                if "servetest#" in a["name"] and "LLMServer:alpha#" in a["name"]]
     assert len(replicas) == 1, replicas
     ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
 
