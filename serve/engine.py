@@ -14,11 +14,15 @@ from ray.llm._internal.serve.engines.vllm.vllm_engine import VLLMEngine
 from ray.serve.llm import LLMServer
 
 
+def run_single_worker_in_process(parallel_config) -> None:
+    """vLLM's `ParallelConfig`: `mp` with one worker -> `uni` (the worker lives in the EngineCore process)."""
+    if parallel_config.world_size == 1 and parallel_config.distributed_executor_backend == "mp":
+        parallel_config.distributed_executor_backend = "uni"
+
+
 class InProcessWorkerEngine(VLLMEngine):
     def _start_async_llm_engine(self, vllm_engine_args, vllm_engine_config, placement_group):
-        parallel = vllm_engine_config.parallel_config
-        if parallel.world_size == 1 and parallel.distributed_executor_backend == "mp":
-            parallel.distributed_executor_backend = "uni"
+        run_single_worker_in_process(vllm_engine_config.parallel_config)
         return super()._start_async_llm_engine(vllm_engine_args, vllm_engine_config, placement_group)
 
 

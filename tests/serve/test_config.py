@@ -71,6 +71,21 @@ def test_engines_skip_rays_model_download_task():
     assert not ray.is_initialized()
 
 
+def test_cpu_engines_run_their_one_worker_in_process():
+    from vllm.config import ParallelConfig
+
+    from serve.engine import InProcessLLMServer, run_single_worker_in_process
+
+    assert llm_config("m", "/ckpt/m", ServeConfig(), gpu=False).server_cls is InProcessLLMServer
+    assert llm_config("m", "org/m", ServeConfig(), gpu=True).server_cls is None  # Ray executor: left to Ray Serve LLM
+    one = ParallelConfig(distributed_executor_backend="mp")
+    run_single_worker_in_process(one)
+    assert one.distributed_executor_backend == "uni"
+    two = ParallelConfig(distributed_executor_backend="mp", tensor_parallel_size=2)
+    run_single_worker_in_process(two)
+    assert two.distributed_executor_backend == "mp"
+
+
 def test_replica_bounds_are_checked():
     with pytest.raises(ValidationError, match="min_replicas 3 is above max_replicas 2"):
         ServedModelConfig(min_replicas=3, max_replicas=2)
