@@ -58,8 +58,8 @@ def warm_caches() -> None:
 
     - DeepSpeed's CPU shared-memory collective op, JIT-compiled on first use (~45 s of 2 cores here);
     - vLLM's per-architecture model info (`$VLLM_CACHE_ROOT/modelinfos`): without it every engine process
-      inspects the architecture in a fresh subprocess that imports vLLM again (~30 s each; three engines
-      starting at once took ~48 s longer on a fresh clone).
+      inspects the architecture in a fresh subprocess that imports vLLM again (the demo's serve start on a
+      fresh clone: 150 s cold, 118 s warmed here; BENCHMARKS.md).
     """
     env = apply_cpu_env()
     if not env:

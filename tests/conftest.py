@@ -48,6 +48,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def kill_model_replica(app_name: str, model_id: str) -> None:
+    """Kill the one Serve replica serving `model_id` in app `app_name`; Serve, not Ray, starts a new one.
+
+    Its actor name holds `<app>#<server class>:<model id>#`, the class being `InProcessLLMServer` on CPU
+    (serve/engine.py) and Ray's `LLMServer` elsewhere."""
+    import ray
+
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
+                if f"{app_name}#" in a["name"] and f"LLMServer:{model_id}#" in a["name"]]
+    assert len(replicas) == 1, replicas
+    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+
+
 @pytest.fixture
 def port() -> int:
     return free_port()

@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pytest
 import yaml
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, kill_model_replica
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -255,8 +255,6 @@ def test_kill_midway_then_rerun_is_exact(tmp_path, eval_model_dir, served):
 def test_killed_serve_replica_during_eval_loses_nothing(tmp_path, eval_model_dir, served):
     """Kill the policy's engine replica while `stagewise eval` runs: Serve restarts it, the client retries, and
     every item is still generated and graded (this test goes last: it restarts the module's engine)."""
-    import ray
-
     app, address, port = served
     fixtures = write_fixtures(tmp_path)
     samples = 16
@@ -279,9 +277,7 @@ def test_killed_serve_replica_during_eval_loses_nothing(tmp_path, eval_model_dir
         assert proc.poll() is None, f"eval ended before the kill: {log_path.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "no graded rows within 10 min"
         time.sleep(0.1)
-    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "evaltest#" in a["name"] and "LLMServer:tiny#" in a["name"]]
-    assert len(replicas) == 1, replicas
-    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+    kill_model_replica("evaltest", "tiny")
     graded_at_kill = len(grades(tmp_path / "replica"))
     assert graded_at_kill < 8 * samples, "the eval had finished before the replica was killed"
     proc.wait(timeout=1200)

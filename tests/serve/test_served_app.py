@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, kill_model_replica
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
@@ -115,8 +115,6 @@ def test_bad_checkpoint_fails_readiness_naming_the_model(served, tmp_path, two_c
 
 def test_client_retries_through_a_killed_replica(served):
     """Kill alpha's engine replica while requests are in flight: Serve restarts it, the client retries."""
-    import ray
-
     from serve.client import ServeClient
 
     client = ServeClient(served.base_url, API_KEY, max_concurrency=8, max_retries=12, backoff_s=1.0,
@@ -128,10 +126,7 @@ def test_client_retries_through_a_killed_replica(served):
     worker.start()
     time.sleep(2.0)  # requests are in flight: 16 x 200 tokens take well over this on 2 cores
 
-    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
-                if "servetest#" in a["name"] and "LLMServer:alpha#" in a["name"]]
-    assert len(replicas) == 1, replicas
-    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=True)
+    kill_model_replica("servetest", "alpha")
 
     worker.join(timeout=1200)
     assert not worker.is_alive()
