@@ -52,6 +52,18 @@ def cpu_training_env() -> dict[str, str]:
     return {k: os.environ.get(k, v) for k, v in CPU_TRAINING_MALLOC.items()}
 
 
+def quiet_worker_loggers() -> None:
+    """`worker_process_setup_hook` of an embedded cluster: silence what only says the dashboard is off.
+
+    Ray Train's PlacementGroupCleaner asks the State API (served by the dashboard, which the embedded cluster
+    does not start) every second whether the run's controller lives, and warns each time it cannot: a hundred
+    identical lines per training stage on the console. It keeps trying; an error is still shown.
+    """
+    import logging
+
+    logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
+
+
 def apply_cpu_env() -> dict[str, str]:
     """Put the CPU environment into this process (and so into what it spawns) unless CUDA is present."""
     if has_cuda():

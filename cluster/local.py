@@ -22,6 +22,12 @@ from cluster.env import apply_cpu_env, cpu_runtime_env, has_cuda
 log = logging.getLogger(__name__)
 
 
+# Ray Train switches for a cluster this process starts (and so owns; it ends with this process): such a cluster
+# has no preemptible nodes, so the per-run PreemptionWatcher actor (one more Python process importing Ray Train
+# for every training stage, polling node state) has nothing to watch. Joined clusters keep Ray's defaults.
+EMBEDDED_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
+
+
 def embedded_num_cpus(cfg: ClusterConfig) -> int:
     if cfg.num_cpus is not None:
         return cfg.num_cpus
@@ -41,7 +47,8 @@ def init_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
         "num_cpus": embedded_num_cpus(cfg),
         "include_dashboard": cfg.dashboard,
         "dashboard_host": "127.0.0.1",
-        "runtime_env": {"env_vars": cpu_runtime_env()} if not has_cuda() else None,
+        "runtime_env": {"worker_process_setup_hook": "cluster.env.quiet_worker_loggers",
+                        **({} if has_cuda() else {"env_vars": cpu_runtime_env()})},
     }
     if cfg.num_gpus is not None:
         kwargs["num_gpus"] = cfg.num_gpus
@@ -68,6 +75,9 @@ def ray_cluster(cfg: ClusterConfig | None = None) -> Iterator[dict[str, Any]]:
     apply_cpu_env()
     kwargs = init_kwargs(cfg)
     embedded = "address" not in kwargs
+    if embedded:  # read by Ray Train's controller, which inherits this process's values of its variables
+        for key, value in EMBEDDED_TRAIN_ENV.items():
+            os.environ.setdefault(key, value)
     ctx = ray.init(**kwargs, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
     log.info("ray: %s cluster at %s", "embedded" if embedded else "joined", ctx.address_info.get("gcs_address"))
 
