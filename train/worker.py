@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -240,5 +241,8 @@ def train_loop(cfg: dict[str, Any]) -> None:
     save(total, final=True)
     if bar is not None:
         bar.close()
+        # Ray's tqdm closes its driver-side bar by a line on stdout; Ray Train may stop this worker before the
+        # buffer is written, and the finished bar was then redrawn under every later stage's output.
+        sys.stdout.flush()
     if run is not None:
         run.finish()
