@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -97,8 +98,6 @@ def rank_main(rank: int, args: argparse.Namespace, port: int, queue) -> None:
         if gpu:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
-    import resource
-
     if rank == 0:
         step = statistics.median(times[3:])
         peak_mb = (torch.cuda.max_memory_allocated() / 2**20 if gpu

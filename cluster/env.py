@@ -37,7 +37,11 @@ def cpu_runtime_env() -> dict[str, str]:
         "TOKENIZERS_PARALLELISM": "false",
         "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1",
     }
-    return {k: os.environ.get(k, v) for k, v in env.items()}
+    return _set_values_win(env)
+
+
+def _set_values_win(defaults: dict[str, str]) -> dict[str, str]:
+    return {k: os.environ.get(k, v) for k, v in defaults.items()}
 
 
 # glibc serves allocations above its mmap threshold (at most 32 MiB by default) with a fresh mmap and unmaps
@@ -49,7 +53,7 @@ CPU_TRAINING_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 30), "MALLOC_TRIM_THRE
 
 def cpu_training_env() -> dict[str, str]:
     """Extra environment for CPU training workers (set when their process starts; values already set win)."""
-    return {k: os.environ.get(k, v) for k, v in CPU_TRAINING_MALLOC.items()}
+    return _set_values_win(CPU_TRAINING_MALLOC)
 
 
 def quiet_worker_loggers() -> None:

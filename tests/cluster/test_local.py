@@ -50,3 +50,28 @@ def test_reusing_a_smaller_ray_started_elsewhere_in_the_process_warns(monkeypatc
         assert "reusing this process's Ray with 2 CPUs, not the 8 cluster.num_cpus asks for" in caplog.text
         assert ray.is_initialized(), "the inner call leaves the outer cluster running"
     assert not ray.is_initialized()
+
+
+def test_cpu_training_env_keeps_values_the_user_set(monkeypatch):
+    from cluster.env import CPU_TRAINING_MALLOC, cpu_training_env
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    env = cpu_training_env()
+    assert env == {"MALLOC_MMAP_THRESHOLD_": "1048576",
+                   "MALLOC_TRIM_THRESHOLD_": CPU_TRAINING_MALLOC["MALLOC_TRIM_THRESHOLD_"]}
+
+
+def test_embedded_cluster_workers_run_the_quieting_hook(monkeypatch):
+    import logging
+
+    from cluster.env import quiet_worker_loggers
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    hook = init_kwargs(ClusterConfig())["runtime_env"]["worker_process_setup_hook"]
+    module, _, name = hook.rpartition(".")
+    assert (module, name) == ("cluster.env", quiet_worker_loggers.__name__)
+    cleaner = logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner")
+    monkeypatch.setattr(cleaner, "level", logging.NOTSET)
+    quiet_worker_loggers()
+    assert not cleaner.isEnabledFor(logging.WARNING) and cleaner.isEnabledFor(logging.ERROR)

@@ -66,6 +66,21 @@ def test_loss_ignores_unlabelled_tokens(tiny_model_dir, tokenizer):
     assert math.isclose(float(loss.detach()), float(nll.detach().sum()) / n, rel_tol=1e-6)
 
 
+def test_token_nll_is_the_next_token_nll_of_each_position(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, model.config.vocab_size, (3, 17), generator=g)
+    labels = ids.clone()
+    labels[:, :5] = IGNORE
+    positions = torch.arange(17).repeat(3, 1)
+    nll = token_nll(model, ids, positions, labels)
+    logp = torch.log_softmax(model(input_ids=ids, position_ids=positions).logits.float(), dim=-1)
+    expected = -logp[:, :-1].gather(-1, ids[:, 1:, None]).squeeze(-1) * (labels[:, 1:] != IGNORE)
+    assert nll.shape == (3, 16)
+    assert torch.allclose(nll, expected, atol=1e-5)
+    assert torch.all(nll[:, :4] == 0) and torch.all(nll[:, 4:] > 0)
+
+
 def test_packed_rows_keep_attention_inside_each_conversation(tiny_model_dir, tokenizer):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
     a = sft_tokens(tokenizer, CONVERSATION[:3])
