@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats as sps
 
 from analysis.config import AnalysisConfig
@@ -124,6 +125,10 @@ def _encode(values: pa.Table, model_order: list[str]) -> _Codes:
     cols = {name: values[name].combine_chunks()
             for name in ("model", "benchmark", "autorater", "metric", "item_id", "group")}
     idx = {k: v.indices.to_numpy().astype(np.int64) for k, v in cols.items()}
+    # The bootstrap draws counts per group in code order: codes must follow the labels, not the order the
+    # store's files happened to be written in, or a rerun with the same grades gets other intervals.
+    for k in ("item_id", "group"):
+        idx[k] = _label_rank(cols[k].dictionary)[idx[k]]
     rank = np.array([model_order.index(m) for m in cols["model"].dictionary.to_pylist()], dtype=np.int64)
     n_rater, n_metric = len(cols["autorater"].dictionary), len(cols["metric"].dictionary)
     composite = (idx["benchmark"] * n_rater + idx["autorater"]) * n_metric + idx["metric"]
@@ -133,6 +138,13 @@ def _encode(values: pa.Table, model_order: list[str]) -> _Codes:
                 for k in fam_keys.tolist()]
     return _Codes(model=rank[idx["model"]], family=family.astype(np.int64), item=idx["item_id"],
                   group=idx["group"], value=values["value"].to_numpy(), families=families)
+
+
+def _label_rank(labels: pa.Array) -> np.ndarray:
+    """For each dictionary code, its label's position in sorted order."""
+    rank = np.empty(len(labels), np.int64)
+    rank[pc.sort_indices(labels).to_numpy()] = np.arange(len(labels))
+    return rank
 
 
 def _family_kinds(codes: _Codes) -> tuple[np.ndarray, np.ndarray]:

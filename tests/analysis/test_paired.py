@@ -101,3 +101,30 @@ def test_holm_family_study_pools_all_pairs():
     pooled = compute_statistics(graded, AnalysisConfig(holm_family="study"), ["x", "y", "z"], pairs).comparisons.to_pydict()
     np.testing.assert_allclose(by_pair["p_holm"], by_pair["p_value"])  # one metric per pair: nothing to adjust
     np.testing.assert_allclose(pooled["p_holm"], multipletests(pooled["p_value"], method="holm")[1])
+
+
+def test_intervals_do_not_depend_on_the_order_rows_were_stored_in():
+    """Same grades, other dictionary order (the store's files written in another order): same bootstrap CIs."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    n, groups = 60, 12
+    item = np.tile(np.arange(n), 2)
+    group = item % groups
+    value = (rng.random(2 * n) < 0.4).astype(float)
+    model = np.repeat([0, 1], n)
+    first = graded_values(model, item, value, group=group, models=["a", "b"])
+    # Relabel codes so each label keeps its rows but gets another code (another dictionary order).
+    perm_i, perm_g = rng.permutation(n), rng.permutation(groups)
+    v = first.values
+    relabelled = v.set_column(v.schema.get_field_index("item_id"), "item_id", pa.DictionaryArray.from_arrays(
+        pa.array(perm_i[item].astype(np.int32)), pa.array([f"i{i}" for i in np.argsort(perm_i)])))
+    relabelled = relabelled.set_column(relabelled.schema.get_field_index("group"), "group", pa.DictionaryArray.from_arrays(
+        pa.array(perm_g[group].astype(np.int32)), pa.array([f"g{g}" for g in np.argsort(perm_g)])))
+    second = graded_values(model, item, value, group=group, models=["a", "b"])
+    second.values = relabelled
+    cfg = AnalysisConfig()
+    a = compute_statistics(first, cfg, ["a", "b"], [("a", "b")])
+    b = compute_statistics(second, cfg, ["a", "b"], [("a", "b")])
+    assert a.comparisons.to_pylist() == b.comparisons.to_pylist()
+    assert a.summary.to_pylist() == b.summary.to_pylist()
