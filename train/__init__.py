@@ -3,9 +3,10 @@
     from train import run_stage, run_training
     path = run_stage(study, study.training[0])    # HF dir + stagewise.json
 
-Public: `run_stage(study, stage) -> Path`, `run_training(study) -> dict[model id, Path]`, `TrainStageConfig`.
+Public: `run_stage(study, stage) -> Path`, `run_stages(study, stages) -> dict[model id, Path]` (consecutive
+stages run as one chain on one worker group), `run_training(study)` (all of them), `TrainStageConfig`.
 """
 from train.config import TrainStageConfig
-from train.run import run_stage, run_training
+from train.run import run_stage, run_stages, run_training
 
-__all__ = ["TrainStageConfig", "run_stage", "run_training"]
+__all__ = ["TrainStageConfig", "run_stage", "run_stages", "run_training"]

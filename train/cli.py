@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         from cluster.local import ray_cluster
         from stagewise.config import load_study
         from stagewise.errors import StagewiseError
-        from train.run import LINEAGE, check_stage_inputs, run_stage, summary
+        from train.run import LINEAGE, check_stage_inputs, run_stages, summary
 
         study = load_study(config, overrides or [])
         stages = study.training
@@ -37,7 +37,8 @@ def register(app: typer.Typer) -> None:
         for s in stages:
             check_stage_inputs(s)
         with ray_cluster(study.cluster):
+            paths = run_stages(study, stages)
             for s in stages:
-                out = run_stage(study, s)
+                out = paths[s.output]
                 typer.echo(f"{s.name}: {summary(json.loads((out / LINEAGE).read_text()))}")
                 typer.echo(f"{s.name}: wrote {out}")

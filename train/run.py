@@ -3,9 +3,10 @@
     stagewise train configs/demo.yaml [key=value ...] [--stage sft]
     ray job submit --working-dir . -- stagewise train configs/demo.yaml     # the same, as a Ray job
 
-`run_stage` is what `stagewise run` calls. A stage whose export already records the same resolved config, data
-hashes and parent is skipped; an interrupted one resumes from Ray Train's latest checkpoint (same run name and
-storage), at the exact step, replaying the same data order.
+`run_stages` is what `stagewise run` calls. A stage whose export already records the same resolved config, data
+hashes and parent is skipped; stages that continue each other train as one chain in one TorchTrainer run
+(train/worker.py); an interrupted run resumes from Ray Train's latest checkpoint (same run name and storage),
+in the same stage, at the exact step, replaying the same data order.
 """
 from __future__ import annotations
 
@@ -29,63 +30,124 @@ log = logging.getLogger(__name__)
 LINEAGE = "stagewise.json"
 
 
-def run_training(study: "Study") -> dict[str, Path]:
+def run_training(study: "Study", timings: dict[str, float] | None = None) -> dict[str, Path]:
     """Every training stage in order; returns model id -> exported HF dir."""
     from cluster.local import ray_cluster
 
     with ray_cluster(study.cluster):
-        return {stage.output: run_stage(study, stage) for stage in study.training}
+        return run_stages(study, study.training, timings)
 
 
 def run_stage(study: "Study", stage: TrainStageConfig) -> Path:
     """Train one stage (or skip it when its export is current) and return its HF directory."""
+    return run_stages(study, [stage])[stage.output]
+
+
+def run_stages(study: "Study", stages: list[TrainStageConfig],
+               timings: dict[str, float] | None = None) -> dict[str, Path]:
+    """Train `stages` in order, skipping those whose export is current; returns model id -> HF dir.
+
+    Stages that continue each other (one's `init` is the previous one's `output`, on the same workers) run as
+    one chain in one TorchTrainer run: the worker group, its imports and Ray Data start once, not per stage.
+    `timings` (if given) gets `train:<stage>` seconds for each stage trained now, as measured on rank 0.
+    """
     from cluster.local import ray_cluster
 
-    _check_device(stage)
-    out = Path(study.model_path(stage.output))
-    data = [{"path": p, "sha256": file_sha256(p)} for p in stage.data]
-    parent = _parent(study, stage)
-    config = stage.model_dump(mode="json") | {"seed": study.stage_seed(stage)}
-    fingerprint = _sha256_json({"config": config, "data": data, "parent": parent})
-    done = _read_lineage(out)
-    if done and done.get("fingerprint") == fingerprint:
-        log.info("train %s: %s is current, skipping", stage.name, out)
-        return out
+    for stage in stages:
+        _check_device(stage)
+    paths: dict[str, Path] = {}
+    pending = list(stages)
+    while pending:
+        stage = pending.pop(0)
+        if _current(study, stage):
+            log.info("train %s: %s is current, skipping", stage.name, study.model_path(stage.output))
+            paths[stage.output] = Path(study.model_path(stage.output))
+            continue
+        chain = [stage]
+        while pending and _continues(chain[-1], pending[0]) and not _current(study, pending[0]):
+            chain.append(pending.pop(0))
+        with ray_cluster(study.cluster):
+            paths |= _train_chain(study, chain, timings)
+    return paths
 
-    with ray_cluster(study.cluster):
-        result, stats, init_path = _fit(study, stage, fingerprint)
-        with result.checkpoint.as_directory() as d:
-            tmp = out.with_name(out.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
+
+def _continues(prev: TrainStageConfig, stage: TrainStageConfig) -> bool:
+    return (stage.init == prev.output and stage.num_workers == prev.num_workers
+            and stage.use_gpu == prev.use_gpu)
+
+
+def _inputs(study: "Study", stage: TrainStageConfig) -> dict[str, Any]:
+    """What a stage's export depends on: resolved config, data hashes, and its parent (weights hash)."""
+    data = [{"path": p, "sha256": file_sha256(p)} for p in stage.data]
+    config = stage.model_dump(mode="json") | {"seed": study.stage_seed(stage)}
+    return {"config": config, "data": data}
+
+
+def _current(study: "Study", stage: TrainStageConfig) -> bool:
+    done = _read_lineage(Path(study.model_path(stage.output)))
+    if not done:
+        return False
+    if stage.init != "tiny" and stage.init in {m.id for m in study.models}:
+        parent_dir = Path(study.model_path(stage.init))
+        if study.model(stage.init).source is None and not parent_dir.is_dir():
+            return False  # its parent is not trained (yet): it will be, and this stage after it
+    inputs = _inputs(study, stage)
+    return done.get("fingerprint") == _sha256_json(inputs | {"parent": _parent(study, stage)})
+
+
+def _train_chain(study: "Study", chain: list[TrainStageConfig], timings: dict[str, float] | None) -> dict[str, Path]:
+    """One TorchTrainer run for the chain; then each stage's export + lineage, in order (a stage's lineage
+    hashes its parent's export, written just before it)."""
+    first = chain[0]
+    inputs = [_inputs(study, s) for s in chain]
+    # The run's identity: the first stage's parent and every stage's config and data; later stages' parents
+    # are this run's own outputs.
+    run_fingerprint = _sha256_json({"parent": _parent(study, first), "stages": inputs})
+    result, stats, init_path = _fit(study, chain, run_fingerprint)
+    finals = {m["stage_index"]: (ckpt, m) for ckpt, m in (result.best_checkpoints or []) if m.get("final")}
+    paths = {}
+    for i, stage in enumerate(chain):
+        if i not in finals:
+            raise StagewiseError(f"training.{stage.name}: the run {result.path} has no final checkpoint for it")
+        checkpoint, m = finals[i]
+        out = Path(study.model_path(stage.output))
+        parent = _parent(study, stage)
+        if parent.get("id") == "tiny":
+            parent |= {"path": str(init_path), "sha256": _weights_sha256(init_path)}
+        fingerprint = _sha256_json(inputs[i] | {"parent": _parent(study, stage)})
+        tmp = out.with_name(out.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        with checkpoint.as_directory() as d:
             shutil.copytree(Path(d) / "hf", tmp)
-    m = result.metrics
-    if parent.get("id") == "tiny":
-        parent |= {"path": str(init_path), "sha256": _weights_sha256(init_path)}
-    lineage = {
-        "stage": study.model(stage.output).stage,
-        "model_id": stage.output,
-        "objective": stage.objective,
-        "parent": parent,
-        "data": data,
-        "config": config,
-        "study": study.name,
-        "code_version": code_version(),
-        "fingerprint": fingerprint,
-        "data_stats": stats,
-        "metrics": {
-            "final_loss": m["loss"], "steps": m["step"], "tokens": m["tokens"], "wall_s": m["wall_s"],
-            "tokens_per_s": m["tokens_per_s"], "step_s_median": m["step_s_median"], "params": m["params"],
-            "peak_rss_mb_rank0": m["peak_rss_mb"],
-            "resumed_from_step": m["resumed_from_step"], "loss_curve": m["history"]["loss"],
-            **({"logp_margin_curve": m["history"]["logp_margin"]} if stage.objective == "dpo" else {}),
-        },
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    (tmp / LINEAGE).write_text(json.dumps(lineage, indent=2) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return out
+        lineage = {
+            "stage": study.model(stage.output).stage,
+            "model_id": stage.output,
+            "objective": stage.objective,
+            "parent": parent,
+            "data": inputs[i]["data"],
+            "config": inputs[i]["config"],
+            "study": study.name,
+            "code_version": code_version(),
+            "fingerprint": fingerprint,
+            "data_stats": stats[i],
+            "metrics": {
+                "final_loss": m["loss"], "steps": m["step"], "tokens": m["tokens"], "wall_s": m["wall_s"],
+                "tokens_per_s": m["tokens_per_s"], "step_s_median": m["step_s_median"], "params": m["params"],
+                "peak_rss_mb_rank0": m["peak_rss_mb"], "stage_wall_s": m["stage_wall_s"],
+                "resumed_from_step": m["resumed_from_step"], "loss_curve": m["history"]["loss"],
+                **({"logp_margin_curve": m["history"]["logp_margin"]} if stage.objective == "dpo" else {}),
+            },
+            "run": {"name": Path(result.path).name, "stages": [s.name for s in chain]},
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        (tmp / LINEAGE).write_text(json.dumps(lineage, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+        paths[stage.output] = out
+        if timings is not None:
+            timings[f"train:{stage.name}"] = round(m["stage_wall_s"], 1)
+    return paths
 
 
 def summary(lineage: dict[str, Any]) -> str:
@@ -101,7 +163,7 @@ def summary(lineage: dict[str, Any]) -> str:
 # -----------------------------------------------------------------------------------------------------------
 
 
-def _fit(study: "Study", stage: TrainStageConfig, fingerprint: str):
+def _fit(study: "Study", chain: list[TrainStageConfig], fingerprint: str):
     import ray.data
     from ray.data import ExecutionOptions
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
@@ -112,48 +174,57 @@ def _fit(study: "Study", stage: TrainStageConfig, fingerprint: str):
     from train.examples import build_examples, epoch_order
     from train.worker import train_loop
 
+    first = chain[0]
     storage = (study.output_dir / "train").resolve()
-    run_name = f"{study.name}-{stage.name}"
+    run_name = f"{study.name}-" + "-".join(s.name for s in chain)
     _forget_stale_run(storage, run_name, fingerprint)
-    init_path = _init_path(study, stage, storage / f"{run_name}-init")
-    seed = study.stage_seed(stage)
+    init_path = _init_path(study, first, storage / f"{run_name}-init")
 
+    # Every stage of a chain starts from the previous one's export, which carries this same tokenizer.
     tokenizer = AutoTokenizer.from_pretrained(init_path)
-    table, stats = build_examples(stage, tokenizer, stage.data)
-    rows_per_step = stage.micro_batch_size * stage.grad_accum * stage.num_workers
-    total = stage.max_steps or max(1, int(stage.epochs * table.num_rows) // rows_per_step)
-    order = epoch_order(table.num_rows, total * rows_per_step, seed)
     ray.data.DataContext.get_current().enable_progress_bars = False  # the trainer's own bar says it all
-    dataset = ray.data.from_arrow(table.take(order))
-    stats["steps"] = total
-    if stats["skipped_overlong"]:
-        log.warning("train %s: skipped %d over-long samples (first: %s)", stage.name, stats["skipped_overlong"],
-                    stats["skipped_examples"][0])
+    datasets, stage_cfgs, all_stats = {}, [], []
+    for i, stage in enumerate(chain):
+        seed = study.stage_seed(stage)
+        table, stats = build_examples(stage, tokenizer, stage.data)
+        rows_per_step = stage.micro_batch_size * stage.grad_accum * stage.num_workers
+        total = stage.max_steps or max(1, int(stage.epochs * table.num_rows) // rows_per_step)
+        order = epoch_order(table.num_rows, total * rows_per_step, seed)
+        datasets[f"stage{i}"] = ray.data.from_arrow(table.take(order))
+        stats["steps"] = total
+        all_stats.append(stats)
+        if stats["skipped_overlong"]:
+            log.warning("train %s: skipped %d over-long samples (first: %s)", stage.name, stats["skipped_overlong"],
+                        stats["skipped_examples"][0])
+        stage_cfgs.append({"stage": stage.model_dump(mode="json"), "total_steps": total, "seed": seed,
+                           "dataset": f"stage{i}", "run_name": f"{study.name}-{stage.name}",
+                           "wandb_id": f"{study.name}-{stage.name}-{fingerprint[:8]}"})
 
-    cfg = {
-        "stage": stage.model_dump(mode="json"), "init_path": str(init_path), "total_steps": total, "seed": seed,
-        "run_name": run_name, "wandb": study.wandb.model_dump(), "wandb_dir": str(study.output_dir.resolve()),
-        "wandb_id": f"{run_name}-{fingerprint[:8]}",
-    }
+    cfg = {"stages": stage_cfgs, "init_path": str(init_path), "wandb": study.wandb.model_dump(),
+           "wandb_dir": str(study.output_dir.resolve())}
     (study.output_dir / "wandb").mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=cfg,
-        scaling_config=ScalingConfig(num_workers=stage.num_workers, use_gpu=stage.use_gpu,
-                                     resources_per_worker=None if stage.use_gpu else {"CPU": 1}),
-        torch_config=TorchConfig(backend="nccl" if stage.use_gpu else "gloo"),
-        run_config=RunConfig(name=run_name, storage_path=str(storage),
-                             worker_runtime_env=None if stage.use_gpu else {"env_vars": cpu_training_env()},
-                             failure_config=FailureConfig(max_failures=stage.max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=stage.keep_checkpoints)),
-        datasets={"train": dataset},
+        scaling_config=ScalingConfig(num_workers=first.num_workers, use_gpu=first.use_gpu,
+                                     resources_per_worker=None if first.use_gpu else {"CPU": 1}),
+        torch_config=TorchConfig(backend="nccl" if first.use_gpu else "gloo"),
+        run_config=RunConfig(
+            name=run_name, storage_path=str(storage),
+            worker_runtime_env=None if first.use_gpu else {"env_vars": cpu_training_env()},
+            failure_config=FailureConfig(max_failures=max(s.max_failures for s in chain)),
+            # Each stage's final checkpoint (its export) outranks every intermediate one (worker.keep_priority).
+            checkpoint_config=CheckpointConfig(
+                num_to_keep=max(s.keep_checkpoints for s in chain) + len(chain) - 1,
+                checkpoint_score_attribute="keep_priority", checkpoint_score_order="max")),
+        datasets=datasets,
         # Not split: every worker reads the global batches in order and keeps its slice (see train/worker.py).
         dataset_config=DataConfig(datasets_to_split=[], execution_options=ExecutionOptions(preserve_order=True)),
     )
     result = trainer.fit()
     if result.error:
         raise result.error
-    return result, stats, init_path
+    return result, all_stats, init_path
 
 
 def check_stage_inputs(stage: TrainStageConfig) -> None:

@@ -1,17 +1,28 @@
 """What each Ray Train worker runs: DeepSpeed ZeRO on the process group Ray set up (gloo on CPU, NCCL on GPU).
 
-Started by `train.run.run_stage` (`stagewise train configs/demo.yaml`), never directly. Every worker streams
-the same global batches from Ray Data in the driver's fixed order and keeps its rank's slice, so step k
-reads the same rows on every run: that is what lets a resumed run continue the uninterrupted loss curve.
+Started by `train.run.run_stages` (`stagewise train configs/demo.yaml`), never directly. One run trains a chain
+of stages (e.g. pretrain -> sft -> dpo) in order on the same worker group: at a stage's end every rank keeps
+its exported weights and builds the next stage's model and DeepSpeed engine from them, so the chain pays for
+worker start-up and imports once. Every worker streams the same global batches from Ray Data in the driver's
+fixed order and keeps its rank's slice, so step k reads the same rows on every run: that is what lets a
+resumed run continue the uninterrupted loss curve.
+
+Each checkpoint records where in the chain it is (`position.json`: stage index, step, final or not); a stage's
+final checkpoint carries its HF export (`hf/`), which is how a run resumed inside stage i finds the weights
+stage i started from (DPO's reference).
 """
 from __future__ import annotations
 
+import gc
+import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +63,12 @@ def lr_multiplier(step: int, warmup: int, total: int, min_ratio: float) -> float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _batches(stage: TrainStageConfig, rank: int, world: int, skip: int, device):
+def _batches(stage: TrainStageConfig, dataset: str, rank: int, world: int, skip: int, device):
     """This rank's micro-batches, in the run's global order, trimmed to the longest row they hold."""
     import ray.train
 
     mb = stage.micro_batch_size
-    shard = ray.train.get_dataset_shard("train")
+    shard = ray.train.get_dataset_shard(dataset)
     it = shard.iter_batches(batch_size=mb * world, batch_format="numpy", drop_last=True, prefetch_batches=4)
     for i, batch in enumerate(it):
         if i < skip:
@@ -85,17 +96,43 @@ def _dpo_step(engine, ref, batch, beta: float):
     return dpo_loss(logps[:n], logps[n:], ref_logps[:n], ref_logps[n:], beta)
 
 
-def _export_hf(engine, tokenizer, out: Path, rank: int, zero_stage: int) -> None:
-    """Rank 0 writes the full weights as a HF dir; under ZeRO-3 every rank must join the gather."""
+@dataclass
+class Weights:
+    """A finished stage's weights kept in this rank's memory: where the next stage of the chain starts."""
+
+    cls: type
+    config: Any
+    state: dict[str, torch.Tensor]
+    tokenizer: Any
+
+
+def _export_hf(engine, tokenizer, out: Path, rank: int, zero_stage: int, keep: bool = False) -> Weights | None:
+    """Rank 0 writes the full weights as a HF dir; under ZeRO-3 every rank must join the gather. With `keep`,
+    every rank also returns them (transformers' save_pretrained writes on rank 0 only, and ranks on other
+    nodes could not read that directory anyway)."""
     import deepspeed
 
     module = engine.module
     params = list(module.parameters()) if zero_stage == 3 else []
     with deepspeed.zero.GatheredParameters(params, modifier_rank=None, enabled=zero_stage == 3):
-        if rank == 0:
+        state = None
+        if rank == 0 or keep:
             state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+        if rank == 0:
             module.save_pretrained(out, state_dict=state, safe_serialization=True)
             tokenizer.save_pretrained(out)
+    return Weights(type(module), module.config, state, tokenizer) if keep else None
+
+
+def _load_model(init: "str | Path | Weights", dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM
+
+    if isinstance(init, Weights):
+        # from_pretrained takes state_dict tensors as the parameters themselves: copy, or the DPO policy and
+        # its frozen reference would share (and both move with) the same storage.
+        state = {k: v.clone() for k, v in init.state.items()}
+        return init.cls.from_pretrained(None, config=init.config, state_dict=state, dtype=dtype)
+    return AutoModelForCausalLM.from_pretrained(init, dtype=dtype)
 
 
 def _peak_rss_mb() -> float:
@@ -104,7 +141,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def _wandb(cfg: dict[str, Any], stage: TrainStageConfig):
+def _wandb(cfg: dict[str, Any], run_cfg: dict[str, Any], stage: TrainStageConfig):
     wb = cfg["wandb"]
     if wb["mode"] == "disabled":
         return None
@@ -112,7 +149,7 @@ def _wandb(cfg: dict[str, Any], stage: TrainStageConfig):
 
     os.environ.setdefault("WANDB_SILENT", "true")
     return wandb.init(project=wb["project"], entity=wb["entity"], mode=wb["mode"], dir=cfg["wandb_dir"],
-                      name=cfg["run_name"], id=cfg["wandb_id"], resume="allow", job_type="train",
+                      name=run_cfg["run_name"], id=run_cfg["wandb_id"], resume="allow", job_type="train",
                       config=stage.model_dump(mode="json"))
 
 
@@ -126,34 +163,95 @@ def _progress(total: int, initial: int, name: str):
     return bar
 
 
-def train_loop(cfg: dict[str, Any]) -> None:
-    import deepspeed
-    import ray.train
-    import torch.distributed as dist
-    from ray.train import Checkpoint
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+POSITION = "position.json"  # in every checkpoint: {"stage_index", "step", "final"}
 
-    stage = TrainStageConfig(**cfg["stage"])
+
+def keep_priority(stage_index: int, step: int, final: bool) -> float:
+    """Ray Train's checkpoint score: every stage's final outranks every intermediate checkpoint, so with
+    `num_to_keep = keep_checkpoints + stages - 1` a chain keeps each stage's export and the newest steps."""
+    return 1e12 + stage_index if final else stage_index * 1e9 + step
+
+
+def train_loop(cfg: dict[str, Any]) -> None:
+    import ray.train
+
+    t_enter = time.perf_counter()
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
-    if stage.use_gpu:
+    stages = cfg["stages"]
+    use_gpu = TrainStageConfig(**stages[0]["stage"]).use_gpu
+    if use_gpu:
         device = ray.train.torch.get_device()
         torch.cuda.set_device(device)
     else:
         device = torch.device("cpu")
         # One rank per core beat more threads per rank on 2 cores (STACK.md): give each rank its share.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    torch.manual_seed(cfg["seed"])
-    np.random.seed(cfg["seed"])
 
-    total = cfg["total_steps"]
+    local = Path(tempfile.mkdtemp(prefix="stagewise-resume-"))  # an earlier stage's export, when resumed
+    try:
+        first, resume, init = 0, None, cfg["init_path"]
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint:
+            with checkpoint.as_directory() as d:
+                pos = json.loads((Path(d) / POSITION).read_text())
+                if pos["final"]:  # stopped between two stages: the next one starts from this export
+                    first, init = pos["stage_index"] + 1, _copy_export(Path(d) / "hf", local)
+                else:
+                    first, resume = pos["stage_index"], checkpoint
+        if resume is not None and first > 0:
+            init = _reported_export(first - 1, local)
+        for i in range(first, len(stages)):
+            init = _train_stage(cfg, i, init, resume if i == first else None, rank, world, device,
+                                keep=i < len(stages) - 1, t_start=t_enter if i == first else None)
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+
+
+def _copy_export(src: Path, dst: Path) -> Path:
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _reported_export(stage_index: int, dst: Path) -> Path:
+    """The HF export of an earlier stage of this run, from Ray Train's reported checkpoints (kept by score)."""
+    import ray.train
+
+    for reported in ray.train.get_all_reported_checkpoints():
+        m = reported.metrics
+        if m.get("stage_index") == stage_index and m.get("final"):
+            with reported.checkpoint.as_directory() as d:
+                return _copy_export(Path(d) / "hf", dst)
+    raise RuntimeError(f"no final checkpoint of stage {stage_index} among this run's checkpoints")
+
+
+def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", checkpoint, rank: int, world: int,
+                 device, keep: bool, t_start: float | None) -> Weights | None:
+    """Train stage `index` of the chain from `init` (a HF dir, or the previous stage's weights); with `keep`,
+    return its final weights on every rank (the next stage's start)."""
+    import deepspeed
+    import ray.train
+    import torch.distributed as dist
+    from ray.train import Checkpoint
+    from transformers import AutoTokenizer
+
+    t_stage = t_start if t_start is not None else time.perf_counter()
+    run_cfg = cfg["stages"][index]
+    stage = TrainStageConfig(**run_cfg["stage"])
+    torch.manual_seed(run_cfg["seed"])
+    np.random.seed(run_cfg["seed"])
+
+    total = run_cfg["total_steps"]
     # Load normally and let deepspeed.initialize partition: zero.Init + from_pretrained breaks on transformers 5.
-    model = AutoModelForCausalLM.from_pretrained(cfg["init_path"], dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(cfg["init_path"])
+    model = _load_model(init, torch.float32)
+    tokenizer = init.tokenizer if isinstance(init, Weights) else AutoTokenizer.from_pretrained(init)
     ref = None
     if stage.objective == "dpo":  # frozen reference: a full copy per rank (not sharded, even under ZeRO-3)
         dtype = torch.bfloat16 if stage.precision == "bf16" else torch.float32
-        ref = AutoModelForCausalLM.from_pretrained(cfg["init_path"], dtype=dtype).to(device).eval().requires_grad_(False)
+        ref = _load_model(init, dtype).to(device).eval().requires_grad_(False)
+    if isinstance(init, Weights):
+        init.state.clear()  # the model (and reference) hold their own copies now; free the kept ones
     n_params = sum(p.numel() for p in model.parameters())
 
     def schedule(optimizer):
@@ -165,34 +263,39 @@ def train_loop(cfg: dict[str, Any]) -> None:
 
     start, history = 0, {"loss": [], "logp_margin": []}
     tokens_before, wall_before = 0, 0.0
-    checkpoint = ray.train.get_checkpoint()
     if checkpoint:
         with checkpoint.as_directory() as d:
             _, client = engine.load_checkpoint(os.path.join(d, "ds"), tag="state")
         start, history = client["step"], client["history"]
         tokens_before, wall_before = client["tokens"], client["wall_s"]
 
-    run = _wandb(cfg, stage) if rank == 0 else None
-    bar = _progress(total, start, cfg["run_name"]) if rank == 0 else None
-    batches = _batches(stage, rank, world, start * stage.grad_accum, device)
+    run = _wandb(cfg, run_cfg, stage) if rank == 0 else None
+    bar = _progress(total, start, run_cfg["run_name"]) if rank == 0 else None
+    batches = _batches(stage, run_cfg["dataset"], rank, world, start * stage.grad_accum, device)
     peak = stage.peak_tflops() * 1e12 * world
     step_times: list[float] = []
     tokens_run, t_run = 0, time.perf_counter()
+    kept: Weights | None = None
 
     def save(step: int, final: bool) -> None:
-        metrics = {"step": step, "loss": history["loss"][-1] if history["loss"] else float("nan")}
-        if final:
-            wall = time.perf_counter() - t_run
-            metrics |= {"history": history, "tokens": tokens_before + tokens_run, "wall_s": wall_before + wall,
-                        "tokens_per_s": tokens_run / wall if tokens_run else 0.0, "resumed_from_step": cfg_start,
-                        "step_s_median": statistics.median(step_times) if step_times else None,
-                        "params": n_params, "peak_rss_mb": _peak_rss_mb()}
+        nonlocal kept
+        metrics = {"stage": stage.name, "stage_index": index, "final": final, "step": step,
+                   "keep_priority": keep_priority(index, step, final),
+                   "loss": history["loss"][-1] if history["loss"] else float("nan")}
         with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as d:
             client = {"step": step, "history": history, "tokens": tokens_before + tokens_run,
                       "wall_s": wall_before + time.perf_counter() - t_run}
             engine.save_checkpoint(os.path.join(d, "ds"), tag="state", client_state=client)
             if final:
-                _export_hf(engine, tokenizer, Path(d) / "hf", rank, stage.zero_stage)
+                kept = _export_hf(engine, tokenizer, Path(d) / "hf", rank, stage.zero_stage, keep=keep)
+                wall = time.perf_counter() - t_run
+                metrics |= {"history": history, "tokens": tokens_before + tokens_run, "wall_s": wall_before + wall,
+                            "tokens_per_s": tokens_run / wall if tokens_run else 0.0, "resumed_from_step": cfg_start,
+                            "step_s_median": statistics.median(step_times) if step_times else None,
+                            "params": n_params, "peak_rss_mb": _peak_rss_mb(),
+                            "stage_wall_s": time.perf_counter() - t_stage}
+            if rank == 0:
+                (Path(d) / POSITION).write_text(json.dumps({"stage_index": index, "step": step, "final": final}))
             dist.barrier()
             ray.train.report(metrics, checkpoint=Checkpoint.from_directory(d))
 
@@ -234,7 +337,7 @@ def train_loop(cfg: dict[str, Any]) -> None:
             if run is not None:
                 run.log(log, step=step + 1)
             bar.update(1)
-            bar.set_description(f"{cfg['run_name']} loss {mean_loss:.3f} lr {lr:.2e} {tok_s:,.0f} tok/s")
+            bar.set_description(f"{run_cfg['run_name']} loss {mean_loss:.3f} lr {lr:.2e} {tok_s:,.0f} tok/s")
         done = step + 1
         if stage.checkpoint_every and done % stage.checkpoint_every == 0 and done < total:
             save(done, final=False)
@@ -246,3 +349,7 @@ def train_loop(cfg: dict[str, Any]) -> None:
         sys.stdout.flush()
     if run is not None:
         run.finish()
+    # The next stage builds its own engine; free this one's model, optimizer state and data iterator first.
+    del engine, model, ref, batches
+    gc.collect()
+    return kept

@@ -297,3 +297,97 @@ def test_killed_worker_is_restarted_and_the_run_finishes_from_its_checkpoint(clu
         (committed, m["resumed_from_step"], log_text[-3000:])
     torch.testing.assert_close(torch.tensor(m["loss_curve"]), torch.tensor(reference["metrics"]["loss_curve"]),
                                rtol=1e-5, atol=1e-5)
+
+
+# -- Chained stages: sft -> dpo in one TorchTrainer run ------------------------------------------------------
+
+CHAIN_DPO_STEPS, CHAIN_DPO_EVERY = 12, 4
+
+
+def _chain_dict(out: Path, work: dict) -> dict:
+    """The zero2 fixture's SFT stage followed by a DPO stage on its output: one chain, one worker group."""
+    raw = _study_dict(out, work["base"], work["sft"], zero_stage=2, precision="fp32", packing=True)
+    raw["models"].append({"id": "prod", "stage": "production", "parent": "tuned"})
+    raw["training"].append({"name": "dpo", "objective": "dpo", "init": "tuned", "output": "prod", "data": [work["dpo"]],
+                            "num_workers": 2, "micro_batch_size": 4, "max_seq_len": 128, "lr": 1e-4, "warmup_steps": 2,
+                            "max_steps": CHAIN_DPO_STEPS, "checkpoint_every": CHAIN_DPO_EVERY, "max_failures": 0,
+                            "zero_stage": 2, "precision": "fp32"})
+    return raw
+
+
+def _train_chain(raw: dict) -> dict[str, dict]:
+    from stagewise.config import validate_study
+    from train import run_stages
+
+    study = validate_study(raw)
+    paths = run_stages(study, study.training)
+    return {mid: json.loads((p / "stagewise.json").read_text()) for mid, p in paths.items()}
+
+
+@pytest.fixture(scope="module")
+def chain(cluster, work):
+    return _train_chain(_chain_dict(work["dir"] / "chain", work))
+
+
+def test_chained_stages_train_in_one_run_and_match_separate_runs(chain, zero2, work):
+    from train.run import _weights_sha256
+
+    sft, dpo = chain["tuned"], chain["prod"]
+    runs = [p.name for p in (work["dir"] / "chain" / "train").iterdir() if p.is_dir() and not p.name.endswith("-init")]
+    assert runs == ["t-sft-dpo"], runs
+    assert sft["run"] == dpo["run"] == {"name": "t-sft-dpo", "stages": ["sft", "dpo"]}
+    # The first stage of a chain is the same training as that stage run on its own.
+    torch.testing.assert_close(torch.tensor(sft["metrics"]["loss_curve"]), torch.tensor(zero2[1]["metrics"]["loss_curve"]),
+                               rtol=1e-5, atol=1e-5)
+    # The second starts from the first's export: its lineage names that export's weights.
+    tuned_dir = work["dir"] / "chain" / "models" / "tuned"
+    assert dpo["parent"] == {"id": "tuned", "path": str(tuned_dir), "sha256": _weights_sha256(tuned_dir)}
+    assert dpo["metrics"]["steps"] == CHAIN_DPO_STEPS and len(dpo["metrics"]["logp_margin_curve"]) == CHAIN_DPO_STEPS
+    # DPO against a reference equal to the policy starts at log(2) exactly.
+    assert abs(dpo["metrics"]["loss_curve"][0] - 0.6931) < 1e-3, dpo["metrics"]["loss_curve"]
+    # A rerun finds both exports current and trains nothing.
+    again = _train_chain(_chain_dict(work["dir"] / "chain", work))
+    assert again["prod"]["created_at"] == dpo["created_at"] and again["tuned"]["created_at"] == sft["created_at"]
+
+
+def _registered(run_dir: Path) -> dict | None:
+    try:
+        snapshot = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    latest = snapshot.get("latest_checkpoint_result")
+    return None if latest is None else latest["metrics"]
+
+
+def test_chain_interrupted_in_its_second_stage_resumes_there_with_its_reference(cluster, work, chain):
+    """Stop the run inside DPO: the rerun resumes DPO at its checkpoint, rebuilds the reference from the SFT
+    stage's reported export, and ends with the uninterrupted chain's losses (DPO's depend on the reference)."""
+    raw = _chain_dict(work["dir"] / "chain-resume", work)
+    cfg = work["dir"] / "chain-resume.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    env = dict(os.environ, RAY_ADDRESS=cluster["address"])
+    log_path = work["dir"] / "chain-resume.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "stagewise", "train", str(cfg)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+    run_dir = work["dir"] / "chain-resume" / "train" / "t-sft-dpo"
+    deadline = time.monotonic() + 600
+    while not ((m := _registered(run_dir)) and m["stage_index"] == 1 and not m["final"]):
+        assert proc.poll() is None, f"training ended before a DPO checkpoint: {log_path.read_text()[-2000:]}"
+        assert time.monotonic() < deadline, "no DPO checkpoint within 10 min"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    assert not (work["dir"] / "chain-resume" / "models" / "prod" / "stagewise.json").exists(), "run was not interrupted"
+
+    resumed = _train_chain(raw)
+    m = resumed["prod"]["metrics"]
+    assert 0 < m["resumed_from_step"] < CHAIN_DPO_STEPS and m["resumed_from_step"] % CHAIN_DPO_EVERY == 0, m
+    assert resumed["tuned"]["metrics"]["resumed_from_step"] == 0  # finished before the stop, not retrained
+    for mid in ("tuned", "prod"):
+        torch.testing.assert_close(torch.tensor(resumed[mid]["metrics"]["loss_curve"]),
+                                   torch.tensor(chain[mid]["metrics"]["loss_curve"]), rtol=1e-5, atol=1e-5)
