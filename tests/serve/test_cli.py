@@ -41,7 +41,10 @@ def test_foreground_serve_prints_endpoint_and_stops_on_sigint(tmp_path, two_chec
         "cluster": {"num_cpus": 4},
     }))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"PYTHONFAULTHANDLER": "1"}
+    # A suite started in the background (`cmd &` in a script) inherits SIGINT ignored, and Python then leaves
+    # it ignored: give the child the default disposition so Ctrl-C means KeyboardInterrupt, as in a terminal.
     proc = subprocess.Popen([sys.executable, "-m", "stagewise", "serve", str(config)], cwd=REPO, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stderr: list[str] = []
     threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True).start()  # never block on a full pipe
@@ -63,7 +66,7 @@ def test_foreground_serve_prints_endpoint_and_stops_on_sigint(tmp_path, two_chec
         try:
             code = proc.wait(timeout=300)
         except subprocess.TimeoutExpired:
-            # Seen once in a full suite run (not alone): say where it hung. PYTHONFAULTHANDLER makes SIGABRT
+            # If it ever hangs again, say where. PYTHONFAULTHANDLER makes SIGABRT
             # print every thread's stack to stderr before the process dies.
             proc.send_signal(signal.SIGABRT)
             proc.wait(timeout=60)
