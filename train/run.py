@@ -91,8 +91,12 @@ def _current(study: "Study", stage: TrainStageConfig) -> bool:
         parent_dir = Path(study.model_path(stage.init))
         if study.model(stage.init).source is None and not parent_dir.is_dir():
             return False  # its parent is not trained (yet): it will be, and this stage after it
-    inputs = _inputs(study, stage)
-    return done.get("fingerprint") == _sha256_json(inputs | {"parent": _parent(study, stage)})
+    return done.get("fingerprint") == _fingerprint(_inputs(study, stage), _parent(study, stage))
+
+
+def _fingerprint(inputs: dict[str, Any], parent: dict[str, Any]) -> str:
+    """What a stage's lineage records and a rerun compares: its inputs and its parent as known before training."""
+    return _sha256_json(inputs | {"parent": parent})
 
 
 def _train_chain(study: "Study", chain: list[TrainStageConfig], timings: dict[str, float] | None) -> dict[str, Path]:
@@ -112,9 +116,9 @@ def _train_chain(study: "Study", chain: list[TrainStageConfig], timings: dict[st
         checkpoint, m = finals[i]
         out = Path(study.model_path(stage.output))
         parent = _parent(study, stage)
+        fingerprint = _fingerprint(inputs[i], parent)  # before the tiny init's path is added, as _current sees it
         if parent.get("id") == "tiny":
-            parent |= {"path": str(init_path), "sha256": _weights_sha256(init_path)}
-        fingerprint = _sha256_json(inputs[i] | {"parent": _parent(study, stage)})
+            parent = parent | {"path": str(init_path), "sha256": _weights_sha256(init_path)}
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         with checkpoint.as_directory() as d:

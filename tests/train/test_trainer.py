@@ -232,14 +232,19 @@ def test_dpo_raises_the_chosen_over_rejected_margin(cluster, work, zero2):
     assert len(lineage["metrics"]["logp_margin_curve"]) == 12
 
 
-def _registered_step(run_dir: Path) -> int | None:
-    """Step of the latest checkpoint Ray Train's controller has registered (its snapshot file), or None."""
+def _registered(run_dir: Path) -> dict | None:
+    """Metrics of the latest checkpoint Ray Train's controller has registered (its snapshot file), or None."""
     try:
         snapshot = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):  # not written yet, or caught mid-write
         return None
     latest = snapshot.get("latest_checkpoint_result")
-    return None if latest is None else int(latest["metrics"]["step"])
+    return None if latest is None else latest["metrics"]
+
+
+def _registered_step(run_dir: Path) -> int | None:
+    m = _registered(run_dir)
+    return None if m is None else int(m["step"])
 
 
 def _train_workers() -> list:
@@ -348,15 +353,6 @@ def test_chained_stages_train_in_one_run_and_match_separate_runs(chain, zero2, w
     # A rerun finds both exports current and trains nothing.
     again = _train_chain(_chain_dict(work["dir"] / "chain", work))
     assert again["prod"]["created_at"] == dpo["created_at"] and again["tuned"]["created_at"] == sft["created_at"]
-
-
-def _registered(run_dir: Path) -> dict | None:
-    try:
-        snapshot = json.loads((run_dir / "checkpoint_manager_snapshot.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    latest = snapshot.get("latest_checkpoint_result")
-    return None if latest is None else latest["metrics"]
 
 
 def test_chain_interrupted_in_its_second_stage_resumes_there_with_its_reference(cluster, work, chain):
