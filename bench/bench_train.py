@@ -44,7 +44,7 @@ def plain_loop(model_dir: Path, data: str, steps: int, batch: int, max_len: int,
 
     from train.config import TrainStageConfig
     from train.examples import build_examples, epoch_order
-    from train.objectives import lm_loss
+    from train.objectives import TokenNLL, lm_loss
 
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(seed)
@@ -62,7 +62,7 @@ def plain_loop(model_dir: Path, data: str, steps: int, batch: int, max_len: int,
         width = int(cols["length"][sl].max())  # pad to the batch's longest row, as the trainer does
         b = {k: torch.from_numpy(cols[k][sl, :width]).long() for k in ("input_ids", "labels", "position_ids")}
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            loss, _ = lm_loss(model, b)
+            loss, _ = lm_loss(TokenNLL(model), b)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

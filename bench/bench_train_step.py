@@ -81,7 +81,7 @@ def rank_main(rank: int, args: argparse.Namespace, port: int, queue) -> None:
                              num_workers=args.world, zero_stage=args.zero, precision=args.precision,
                              micro_batch_size=args.micro_batch, lr=1e-4, max_steps=args.steps,
                              max_seq_len=args.seq, use_gpu=gpu)
-    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
+    engine, _, _, _ = deepspeed.initialize(model=objectives.TokenNLL(model), model_parameters=model.parameters(),
                                            config=deepspeed_config(stage, args.world))
     g = torch.Generator().manual_seed(rank)
     ids = torch.randint(0, vocab, (args.micro_batch, args.seq), generator=g).to(engine.device)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from train.config import TrainStageConfig
-from train.objectives import dpo_loss, lm_loss, sequence_logps
+from train.objectives import TokenNLL, dpo_loss, lm_loss, sequence_logps
 
 
 def deepspeed_config(stage: TrainStageConfig, world: int) -> dict[str, Any]:
@@ -112,7 +112,7 @@ def _export_hf(engine, tokenizer, out: Path, rank: int, zero_stage: int, keep: b
     nodes could not read that directory anyway)."""
     import deepspeed
 
-    module = engine.module
+    module = engine.module.lm  # the HF model inside TokenNLL
     params = list(module.parameters()) if zero_stage == 3 else []
     with deepspeed.zero.GatheredParameters(params, modifier_rank=None, enabled=zero_stage == 3):
         state = None
@@ -249,7 +249,7 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
     ref = None
     if stage.objective == "dpo":  # frozen reference: a full copy per rank (not sharded, even under ZeRO-3)
         dtype = torch.bfloat16 if stage.precision == "bf16" else torch.float32
-        ref = _load_model(init, dtype).to(device).eval().requires_grad_(False)
+        ref = TokenNLL(_load_model(init, dtype)).to(device).eval().requires_grad_(False)
     if isinstance(init, Weights):
         init.state.clear()  # the model (and reference) hold their own copies now; free the kept ones
     n_params = sum(p.numel() for p in model.parameters())
@@ -258,7 +258,7 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: lr_multiplier(s, stage.warmup_steps, total, stage.min_lr_ratio))
 
-    engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=model.parameters(),
+    engine, _, _, _ = deepspeed.initialize(model=TokenNLL(model), model_parameters=model.parameters(),
                                            config=deepspeed_config(stage, world), lr_scheduler=schedule)
 
     start, history = 0, {"loss": [], "logp_margin": []}

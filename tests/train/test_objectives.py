@@ -7,7 +7,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from train.examples import IGNORE, _rows, best_fit_bins, dpo_tokens, epoch_order, sft_tokens
 from train.data import Preference
-from train.objectives import dpo_loss, lm_loss, sequence_logps, token_nll
+from train.objectives import TokenNLL, dpo_loss, lm_loss, sequence_logps, token_nll
 from train.tiny import CHAT_TEMPLATE
 from train.worker import lr_multiplier
 
@@ -59,7 +59,7 @@ def test_loss_ignores_unlabelled_tokens(tiny_model_dir, tokenizer):
     ids, labels = sft_tokens(tokenizer, CONVERSATION)
     batch = {k: torch.tensor([v]) for k, v in
              {"input_ids": ids, "labels": labels, "position_ids": list(range(len(ids)))}.items()}
-    loss, n = lm_loss(model, batch)
+    loss, n = lm_loss(TokenNLL(model), batch)
     assert n == sum(lab != IGNORE for lab in labels[1:])
     nll = token_nll(model, batch["input_ids"], batch["position_ids"], batch["labels"])[0]
     assert torch.all(nll[torch.tensor(labels[1:]) == IGNORE] == 0)
@@ -79,6 +79,22 @@ def test_token_nll_is_the_next_token_nll_of_each_position(tiny_model_dir):
     assert nll.shape == (3, 16)
     assert torch.allclose(nll, expected, atol=1e-5)
     assert torch.all(nll[:, :4] == 0) and torch.all(nll[:, 4:] > 0)
+
+
+def test_models_that_transform_their_logits_are_scored_through_their_own_forward(tiny_model_dir):
+    """The head-only-where-labelled path would skip e.g. Gemma 2's soft-capping: such configs use forward()."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    ids = torch.randint(0, model.config.vocab_size, (2, 9), generator=torch.Generator().manual_seed(1))
+    positions = torch.arange(9).repeat(2, 1)
+    direct = token_nll(model, ids, positions, ids)
+    calls = []
+    model.register_forward_hook(lambda mod, args, kwargs, out: calls.append(out), with_kwargs=True)
+    token_nll(model, ids, positions, ids)
+    assert calls == []  # decoder + head only
+    model.config.final_logit_softcapping = 30.0
+    via_forward = token_nll(model, ids, positions, ids)
+    assert len(calls) == 1
+    torch.testing.assert_close(via_forward, direct, atol=1e-5, rtol=1e-5)  # Llama ignores the field itself
 
 
 def test_packed_rows_keep_attention_inside_each_conversation(tiny_model_dir, tokenizer):
@@ -125,7 +141,7 @@ def test_dpo_loss_and_answer_only_logps(tiny_model_dir, tokenizer):
     (c_ids, c_lab), (r_ids, r_lab) = dpo_tokens(tokenizer, pair)
     assert _labelled_spans(tokenizer, c_ids, c_lab) == ["Mix flour.<|end|>\n"]
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    lp = sequence_logps(model, torch.tensor([c_ids]), torch.arange(len(c_ids))[None], torch.tensor([c_lab]))
+    lp = sequence_logps(TokenNLL(model), torch.tensor([c_ids]), torch.arange(len(c_ids))[None], torch.tensor([c_lab]))
     assert lp.shape == (1,) and float(lp) < 0
     zero = torch.zeros(4)
     loss, stats = dpo_loss(zero, zero, zero, zero, beta=0.1)

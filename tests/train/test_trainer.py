@@ -207,10 +207,10 @@ def _mean_margin(model_dir, pairs_path) -> float:
 
     from train.data import read_dpo
     from train.examples import dpo_tokens
-    from train.objectives import sequence_logps
+    from train.objectives import TokenNLL, sequence_logps
 
     tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    model = TokenNLL(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)).eval()
     margins = []
     with torch.no_grad():
         for pair in read_dpo([pairs_path]):
