@@ -195,8 +195,11 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
     actor_args = {"num_cpus": cfg.actor_num_cpus, "batch_size": cfg.batch_size, "batch_format": "pyarrow"}
     parts = []
     if work.to_generate:
+        client = serve_client(study, served, policy_ids)
+        for mid in policy_ids:  # here, where transformers is loaded once, not in every actor
+            client.prerender(mid, [r["messages"] for r in work.to_generate if r["model"] == mid])
         generated = ray.data.from_arrow(_blocks(work.to_generate, FLIGHT_SCHEMA, cfg.batch_size)).map_batches(
-            PolicyActor, fn_constructor_kwargs={"client": serve_client(study, served, policy_ids)},
+            PolicyActor, fn_constructor_kwargs={"client": client},
             concurrency=cfg.policy_actors, **actor_args,
         )
         parts.append(generated)

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from serve.app import check_sources, failure_reason, llm_config
 from serve.callbacks import SkipNodeDownload
-from serve.client import ServeClient, _split_sampling
+from serve.client import ServeClient, _conversation_key, _split_sampling
 from serve.config import ServeConfig, ServedModelConfig, cpu_has_bf16
 from stagewise.errors import StagewiseError
 
@@ -130,3 +130,20 @@ def test_client_pickles_without_its_http_state_and_splits_sampling():
     assert named == {"temperature": 0.7, "max_tokens": 8, "seed": 3} and extra == {"top_k": 5}
     with pytest.raises(ValueError, match="sampling.n"):
         _split_sampling({"n": 2})
+
+
+def test_prerendered_prompts_travel_with_the_client_and_match_the_template(tiny_model_dir):
+    """Ray actors get a pickled client: prompts rendered in the driver must spare them transformers."""
+    from transformers import AutoTokenizer
+
+    conversations = [[{"role": "user", "content": "hi"}], [{"role": "system", "content": "Be brief."},
+                                                            {"role": "user", "content": "Bread?"}]]
+    client = ServeClient("http://127.0.0.1:1/v1", tokenizers={"m": str(tiny_model_dir)})
+    client.prerender("m", conversations)
+    clone = pickle.loads(pickle.dumps(client))
+    clone._render = None  # a lookup miss would call it (and import transformers)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    assert [clone.render("m", c) for c in conversations] == [
+        tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
+    client.prerender("other", conversations)  # no template for it: chat requests, nothing rendered
+    assert ("other", _conversation_key(conversations[0])) not in client._rendered
