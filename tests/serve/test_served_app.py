@@ -119,16 +119,17 @@ def test_client_retries_through_a_killed_replica(served):
 
     client = ServeClient(served.base_url, API_KEY, max_concurrency=8, max_retries=12, backoff_s=1.0,
                          max_backoff_s=30.0, timeout_s=300)
-    conversations = [[{"role": "user", "content": f"Story {i}, please."}] for i in range(16)]
+    # 48 x 200 tokens, 8 at a time: several seconds of decoding (16 once finished before the kill below).
+    conversations = [[{"role": "user", "content": f"Story {i}, please."}] for i in range(48)]
     sampling = {"temperature": 0.0, "max_tokens": 200, "ignore_eos": True}
     results: list = []
     worker = threading.Thread(target=lambda: results.extend(client.chat_many_sync("alpha", conversations, sampling)))
     worker.start()
-    time.sleep(2.0)  # requests are in flight: 16 x 200 tokens take well over this on 2 cores
+    time.sleep(0.5)  # the first requests are in flight; a kill before they arrive also forces retries
 
     kill_model_replica("servetest", "alpha")
 
     worker.join(timeout=1200)
     assert not worker.is_alive()
-    assert len(results) == 16 and all(r.completion_tokens == 200 for r in results)
+    assert len(results) == 48 and all(r.completion_tokens == 200 for r in results)
     assert max(r.attempts for r in results) > 1, "some request must have failed over to a retry"
