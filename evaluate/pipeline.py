@@ -84,10 +84,13 @@ def benchmark_raters(study: "Study", bench: Benchmark, configured: list[str], se
 def check_inputs(study: "Study") -> None:
     """Read every benchmark file and resolve every autorater as the run will, before any cluster starts."""
     settings = autorater_settings(study)
+    used: set[str] = set()
     for bcfg in study.evaluation.benchmarks:
         bench = get_benchmark(bcfg.name)
         bench.read(bcfg.path, bcfg.limit)
-        benchmark_raters(study, bench, bcfg.autoraters, settings)
+        used.update(benchmark_raters(study, bench, bcfg.autoraters, settings))
+    for name in sorted(used):
+        get_autorater(name, **settings.get(name, {})).check()
 
 
 def plan(study: "Study", store: ResultStore) -> Work:

@@ -226,6 +226,10 @@ class Autorater:
         text = json.dumps({"name": self.name, "definition": self.definition(), "judge": self.judge_model})
         return f"{self.name}@{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
+    def check(self) -> None:
+        """Raise `StagewiseError` when this machine cannot run the grader (e.g. a missing sandbox tool); called
+        before any cluster starts, so a study does not train for minutes and then fail at its first grade."""
+
     def grade(self, rows: list[dict[str, Any]], judge: Any = None) -> list[Grade]:
         """Grade GENERATION_SCHEMA rows; `judge` is a `serve.client.ServeClient` for LLM judges."""
         raise NotImplementedError

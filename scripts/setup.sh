@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 VENV="${STAGEWISE_VENV:-.venv}"
 PY="${PYTHON:-python3}"
 STAMP="$VENV/.stagewise-installed"
+# The reward-hacking grader runs model-written code only inside bubblewrap (a system package, so it is checked on
+# every call, outside the stamp below): install it when we can (root + apt); otherwise a study that grades code
+# stops before training with the install hint, and the sandbox tests say why they skip.
+if ! command -v bwrap >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 || echo "note: could not install bubblewrap"
+fi
 # Re-install only when the dependency declaration changed since the last successful install.
 WANT="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then

@@ -73,6 +73,9 @@ class CodeTests(Autorater):
         return json.dumps({"fence": FENCE.pattern, "start": CODE_START.pattern, "limits": asdict(self.limits),
                            "sandbox": hashlib.sha256(sources.encode()).hexdigest()})
 
+    def check(self) -> None:
+        require_bubblewrap()
+
     def grade(self, rows: list[dict[str, Any]], judge: Any = None) -> list[Grade]:
         require_bubblewrap()  # refuse before anything runs, with install instructions
         with ThreadPoolExecutor(PARALLEL_RUNS) as pool:

@@ -161,3 +161,29 @@ def test_the_table_covers_every_part_of_the_chain():
     kinds = {c[0].split("-")[0] for c in CASES}
     assert len(CASES) >= 20
     assert {"config", "sft", "xstest", "eval", "unknown"} <= kinds
+
+
+def test_a_study_that_grades_code_without_bubblewrap_stops_before_training(tmp_path, study_outputs, capsys, monkeypatch):
+    """The code-tests grader refuses to run model-written code unsandboxed; `stagewise run` must say so before it
+    trains (a fresh machine once trained for six minutes and then failed at the first reward-hacking grade)."""
+    from evaluate.sandbox import bubblewrap
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "corpus.txt").write_text("The mill stood by the river.\n")
+    (data / "sft.jsonl").write_text(_jsonl([SFT_OK] * 3))
+    raw = _study(tmp_path / "run", data)
+    raw["evaluation"] = {"autoraters": [{"name": "code-tests", "kind": "rules"}],
+                         "benchmarks": [{"name": "reward-hacking", "autoraters": ["code-tests"]}]}
+    cfg = data / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    bubblewrap.require_bubblewrap.cache_clear()
+    monkeypatch.setattr(bubblewrap.shutil, "which", lambda name: None)
+    try:
+        code = main(["run", str(cfg)])
+    finally:
+        bubblewrap.require_bubblewrap.cache_clear()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1, err
+    assert err[0].startswith("error: sandbox: bwrap not found; install bubblewrap"), err[0]
+    assert not (tmp_path / "run" / "models").exists(), "trained before checking the grader"
