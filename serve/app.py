@@ -29,6 +29,7 @@ from serve.config import ServeConfig
 from stagewise.errors import StagewiseError
 
 if TYPE_CHECKING:
+    from ray.actor import ActorHandle
     from ray.serve.deployment import Application
     from ray.serve.llm import LLMConfig
 
@@ -183,21 +184,24 @@ def start_serve(cfg: ServeConfig) -> tuple[str, int]:
 
 
 def start_app(
-    models: dict[str, str], cfg: ServeConfig, *, route_prefix: str = "/", where: str = "models"
+    models: dict[str, str], cfg: ServeConfig, *, route_prefix: str = "/", where: str = "models",
+    deployer: "ActorHandle | None" = None,
 ) -> ServedApp:
-    """Deploy the app, wait until every model answers, and return where it is. Needs `ray.init` first."""
-    from ray import serve
+    """Deploy the app, wait until every model answers, and return where it is. Needs `ray.init` first.
+
+    `deployer`: a `serve.deployer.start_deployer()` actor started earlier, so its imports are done by now;
+    without one it is started here. It deploys this one app and is stopped."""
+    import ray
+
+    from serve.deployer import deploy, start_deployer
 
     check_sources(models, where)
     api_key = resolve_api_key(cfg)
-    app = build_app(models, cfg, api_key)
-    host, port = start_serve(cfg)
-    # `serve.run` would wait for RUNNING with no timeout and a generic error; `wait_ready` names the model.
-    serve.run_many(
-        [serve.RunTarget(target=app, name=cfg.app_name, route_prefix=route_prefix)],
-        wait_for_ingress_deployment_creation=False,
-        wait_for_applications_running=False,
-    )
+    deployer = deployer or start_deployer()
+    try:
+        host, port = deploy(deployer, models, cfg, api_key, route_prefix)
+    finally:
+        ray.kill(deployer)  # the app lives on in Serve; the actor's ~750 MB of imports are not needed again
     prefix = route_prefix.rstrip("/")
     served = ServedApp(
         base_url=f"http://{host}:{port}{prefix}/v1",
@@ -214,20 +218,20 @@ def start_app(
     return served
 
 
-def start_study_app(study: "Study") -> ServedApp:
+def start_study_app(study: "Study", deployer: "ActorHandle | None" = None) -> ServedApp:
     """Serve every model of the study (policies and judges) at its checkpoint; see `serve_study`."""
     ids = [m.id for m in study.models]
     for mid in study.serving.models:
         if mid not in ids:
             raise StagewiseError(f"serving.models: {mid!r} is not a model id (models: {', '.join(ids)})")
     models = {mid: study.model_path(mid) for mid in ids}
-    return start_app(models, study.serving)
+    return start_app(models, study.serving, deployer=deployer)
 
 
 @contextmanager
-def serve_study(study: "Study") -> Iterator[ServedApp]:
+def serve_study(study: "Study", deployer: "ActorHandle | None" = None) -> Iterator[ServedApp]:
     """Serve the study's models for the duration of the block (inside `cluster.local.ray_cluster`)."""
-    app = start_study_app(study)
+    app = start_study_app(study, deployer)
     try:
         yield app
     finally:

@@ -71,6 +71,13 @@ def run_study(study, until: str = "analyze") -> dict[str, float]:
     timings: dict[str, float] = {}
     total_start = time.perf_counter()
     with ray_cluster(study.cluster):
+        deployer = None
+        if until != "train":
+            from serve.deployer import start_deployer
+
+            # Started now, it imports Ray Serve LLM and vLLM (~17 CPU-s) on the core the driver's training prep
+            # (tokenizing, the tiny init) leaves idle, instead of between training and serving (serve/deployer.py).
+            deployer = start_deployer()
         from train import run_stages
 
         trained: dict[str, float] = {}
@@ -86,7 +93,7 @@ def run_study(study, until: str = "analyze") -> dict[str, float]:
             from serve.app import serve_study
 
             with _timed(timings, "serve:start"):
-                served = serve_study(study)
+                served = serve_study(study, deployer)
                 app = served.__enter__()
             try:
                 with _timed(timings, "eval"):
