@@ -51,9 +51,17 @@ def _set_values_win(defaults: dict[str, str]) -> dict[str, str]:
 CPU_TRAINING_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 30), "MALLOC_TRIM_THRESHOLD_": str(16 << 30)}
 
 
-def cpu_training_env() -> dict[str, str]:
-    """Extra environment for CPU training workers (set when their process starts; values already set win)."""
-    return _set_values_win(CPU_TRAINING_MALLOC)
+# Ray Train replaces `print` in its workers with one that logs to Train's own log file and, when sys.stdout is
+# wrapped (W&B's console capture wraps it in our workers), prints as well: each line then reached the driver twice,
+# from the worker's stdout and its stderr. Ray's tqdm bars travel as printed lines, so the duplicate of each stage's
+# "closed" line opened the bar again, and the finished bars were redrawn under all later output. Plain print
+# reaches the console (and W&B's capture) once.
+TRAINING_WORKER_ENV = {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
+
+
+def training_worker_env(cpu: bool) -> dict[str, str]:
+    """Environment for training workers (set when their process starts; values already set win)."""
+    return _set_values_win(TRAINING_WORKER_ENV | (CPU_TRAINING_MALLOC if cpu else {}))
 
 
 def quiet_worker_loggers() -> None:

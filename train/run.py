@@ -174,7 +174,7 @@ def _fit(study: "Study", chain: list[TrainStageConfig], fingerprint: str):
     from ray.train.torch import TorchConfig, TorchTrainer
     from transformers import AutoTokenizer
 
-    from cluster.env import cpu_training_env
+    from cluster.env import training_worker_env
     from train.examples import build_examples, epoch_order
     from train.worker import train_loop
 
@@ -215,7 +215,7 @@ def _fit(study: "Study", chain: list[TrainStageConfig], fingerprint: str):
         torch_config=TorchConfig(backend="nccl" if first.use_gpu else "gloo"),
         run_config=RunConfig(
             name=run_name, storage_path=str(storage),
-            worker_runtime_env=None if first.use_gpu else {"env_vars": cpu_training_env()},
+            worker_runtime_env={"env_vars": training_worker_env(cpu=not first.use_gpu)},
             failure_config=FailureConfig(max_failures=max(s.max_failures for s in chain)),
             # Each stage's final checkpoint (its export) outranks every intermediate one (worker.keep_priority).
             checkpoint_config=CheckpointConfig(

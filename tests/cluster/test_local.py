@@ -52,14 +52,16 @@ def test_reusing_a_smaller_ray_started_elsewhere_in_the_process_warns(monkeypatc
     assert not ray.is_initialized()
 
 
-def test_cpu_training_env_keeps_values_the_user_set(monkeypatch):
-    from cluster.env import CPU_TRAINING_MALLOC, cpu_training_env
+def test_training_worker_env_keeps_values_the_user_set(monkeypatch):
+    from cluster.env import CPU_TRAINING_MALLOC, training_worker_env
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    monkeypatch.delenv("RAY_TRAIN_ENABLE_PRINT_PATCH", raising=False)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
-    env = cpu_training_env()
-    assert env == {"MALLOC_MMAP_THRESHOLD_": "1048576",
+    env = training_worker_env(cpu=True)
+    assert env == {"MALLOC_MMAP_THRESHOLD_": "1048576", "RAY_TRAIN_ENABLE_PRINT_PATCH": "0",
                    "MALLOC_TRIM_THRESHOLD_": CPU_TRAINING_MALLOC["MALLOC_TRIM_THRESHOLD_"]}
+    assert training_worker_env(cpu=False) == {"RAY_TRAIN_ENABLE_PRINT_PATCH": "0"}
 
 
 def test_embedded_cluster_workers_run_the_quieting_hook(monkeypatch):

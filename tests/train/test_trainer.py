@@ -125,6 +125,22 @@ def test_lineage_and_wandb(zero2, work):
     assert list((work["dir"] / "z2" / "wandb").glob("offline-run-*")), "rank 0 logs to W&B offline"
 
 
+def test_finished_stages_leave_no_progress_bar_open_on_the_driver(zero2, zero3):
+    """Each stage's Ray tqdm bar is closed on the driver when it ends. Ray Train's print patch once sent every
+    line of a W&B-logging worker twice (its stdout and its stderr); the duplicate "closed" line re-opened the bar,
+    and the finished bars were redrawn under all later output of the study."""
+    from ray.experimental import tqdm_ray
+
+    def open_bars() -> int:
+        return sum(len(g.bars_by_uuid) for g in tqdm_ray.instance().bar_groups.values())
+
+    deadline = time.monotonic() + 15
+    while open_bars() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)  # a duplicated line arrives right after the first
+    assert open_bars() == 0
+
+
 def test_rerun_of_a_finished_stage_skips(zero2, work):
     out, lineage = zero2
     before = (out / "stagewise.json").stat().st_mtime_ns
