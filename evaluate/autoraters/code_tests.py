@@ -74,10 +74,10 @@ class CodeTests(Autorater):
                            "sandbox": hashlib.sha256(sources.encode()).hexdigest()})
 
     def check(self) -> None:
-        require_bubblewrap()
+        require_bubblewrap()  # refuse before anything runs, with install instructions
 
     def grade(self, rows: list[dict[str, Any]], judge: Any = None) -> list[Grade]:
-        require_bubblewrap()  # refuse before anything runs, with install instructions
+        self.check()  # again here: graders run in Ray actors, on whichever node they land
         with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
             return list(pool.map(self.grade_one, rows))
 
