@@ -96,7 +96,13 @@ def _current(study: "Study", stage: TrainStageConfig) -> bool:
 
 def _fingerprint(inputs: dict[str, Any], parent: dict[str, Any]) -> str:
     """What a stage's lineage records and a rerun compares: its inputs and its parent as known before training."""
-    return _sha256_json(inputs | {"parent": parent})
+    return _sha256_json(inputs | {"parent": _identity(parent)})
+
+
+def _identity(parent: dict[str, Any]) -> dict[str, Any]:
+    """A parent as fingerprints see it: its id and weights hash, not where it lies. The lineage keeps the path;
+    a study copied or moved to another output_dir must still find its exports current."""
+    return {k: v for k, v in parent.items() if k != "path"}
 
 
 def _train_chain(study: "Study", chain: list[TrainStageConfig], timings: dict[str, float] | None) -> dict[str, Path]:
@@ -106,7 +112,7 @@ def _train_chain(study: "Study", chain: list[TrainStageConfig], timings: dict[st
     inputs = [_inputs(study, s) for s in chain]
     # The run's identity: the first stage's parent and every stage's config and data; later stages' parents
     # are this run's own outputs.
-    run_fingerprint = _sha256_json({"parent": _parent(study, first), "stages": inputs})
+    run_fingerprint = _sha256_json({"parent": _identity(_parent(study, first)), "stages": inputs})
     result, stats, init_path = _fit(study, chain, run_fingerprint)
     finals = {m["stage_index"]: (ckpt, m) for ckpt, m in (result.best_checkpoints or []) if m.get("final")}
     paths = {}

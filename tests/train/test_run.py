@@ -61,3 +61,41 @@ def test_cli_unknown_stage(tmp_path):
                                    "training": [{"name": "pre", "objective": "pretrain", "init": "tiny", "output": "base",
                                                  "data": [str(corpus)]}]}))
     assert main(["train", str(cfg), "--stage", "nope"]) == 2
+
+
+def test_a_study_copied_to_another_output_dir_finds_its_exports_current(tmp_path):
+    """Fingerprints hash a parent's id and weights, not its absolute path: copying models/ elsewhere (or moving
+    the study) must not retrain anything."""
+    import shutil
+
+    from train.run import LINEAGE, _current, _fingerprint, _inputs, _parent
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some text\n\nmore text\n")
+
+    def study(out):
+        return validate_study({
+            "name": "t", "output_dir": str(out),
+            "models": [{"id": "base", "stage": "base"}, {"id": "sft", "stage": "sft", "parent": "base"}],
+            "training": [
+                {"name": "pre", "objective": "pretrain", "init": "tiny", "output": "base", "data": [str(corpus)]},
+                {"name": "sft", "objective": "pretrain", "init": "base", "output": "sft", "data": [str(corpus)]},
+            ],
+        })
+
+    first = study(tmp_path / "a")
+    for stage in first.training:  # what _train_chain writes: weights + the lineage's fingerprint
+        out = tmp_path / "a" / "models" / stage.output
+        out.mkdir(parents=True)
+        (out / "model.safetensors").write_bytes(stage.output.encode())
+        fingerprint = _fingerprint(_inputs(first, stage), _parent(first, stage))
+        (out / LINEAGE).write_text(json.dumps({"fingerprint": fingerprint}))
+    assert all(_current(first, s) for s in first.training)
+
+    shutil.copytree(tmp_path / "a" / "models", tmp_path / "b" / "models")
+    moved = study(tmp_path / "b")
+    assert _parent(moved, moved.training[1])["path"] != _parent(first, first.training[1])["path"]
+    assert all(_current(moved, s) for s in moved.training)
+
+    (tmp_path / "b" / "models" / "base" / "model.safetensors").write_bytes(b"other weights")
+    assert not _current(moved, moved.training[1])  # the parent's weights still count
