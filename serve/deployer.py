@@ -30,6 +30,8 @@ class AppDeployer:
         import serve.engine  # noqa: F401
         import serve.ingress  # noqa: F401
 
+        _start_telemetry_agent()
+
     def deploy(self, models: dict[str, str], cfg: "ServeConfig", api_key: str | None,
                route_prefix: str) -> tuple[str, int] | str:
         """(host, port) of Serve's proxy once the app is submitted (not yet running), or the error's message:
@@ -51,6 +53,20 @@ class AppDeployer:
             wait_for_applications_running=False,
         )
         return host, port
+
+
+def _start_telemetry_agent() -> None:
+    """Create Ray Serve LLM's usage-telemetry actor now, so the engine replicas find it running.
+
+    Each `LLMServer` replica, once its engine has started, reports to a detached actor and waits for the answer;
+    the first replica creates it (`get_if_exists`), a new worker process that takes ~5 CPU-s to start. That
+    sat between "engine started" and "replica ready" for every model (~5 s of wall on 2 cores). Created here,
+    it starts with the deployer, off that path. Only a head start: if Ray moves the helper, replicas create it."""
+    try:
+        from ray.llm._internal.serve.observability.usage_telemetry.usage import _get_or_create_telemetry_agent
+    except ImportError:
+        return
+    _get_or_create_telemetry_agent()
 
 
 def start_deployer() -> "ActorHandle":

@@ -53,6 +53,22 @@ def test_openai_client_lists_both_models_and_chats_with_each(served):
     assert texts["alpha"] != texts["beta"], "two checkpoints with different weights answer differently"
 
 
+def test_the_replicas_reported_to_the_telemetry_actor_the_deployer_started(served):
+    """serve/deployer.py starts Ray Serve LLM's telemetry actor ahead of the engines (each replica waits on it
+    after its engine starts). It must be the named actor the replicas look up (`get_if_exists`), and the report
+    must still be on the engine-start path this head start is for: a Ray upgrade that moves either shows here."""
+    import inspect
+
+    import ray
+    from ray.llm._internal.serve.core.server.llm_server import LLMServer
+    from ray.llm._internal.serve.observability.usage_telemetry import usage
+
+    assert "push_telemetry_report_for_all_models" in inspect.getsource(LLMServer._start_engine)
+    assert "get_if_exists=True" in inspect.getsource(usage._get_or_create_telemetry_agent)
+    agent = {"name": usage.LLM_SERVE_TELEMETRY_ACTOR_NAME, "namespace": usage.LLM_SERVE_TELEMETRY_NAMESPACE}
+    assert agent in ray.util.list_named_actors(all_namespaces=True)
+
+
 def test_unknown_model_and_wrong_key_are_api_errors_not_crashes(served):
     import openai
 
