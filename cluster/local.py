@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 # for every training stage, polling node state) has nothing to watch. Joined clusters keep Ray's defaults.
 EMBEDDED_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 
+# Ray Serve's controller, proxy and replicas log to their files under the session's `logs/serve/` and, by default,
+# to stderr, which Ray forwards to this console: an access-log line per request from the ingress and again from
+# the engine (~3,600 lines in the demo's evaluation), torn through the progress bar. A cluster this process owns
+# keeps them in the files only; a deployment that fails still names its reason here (serve.app.wait_ready).
+EMBEDDED_SERVE_ENV = {"RAY_SERVE_LOG_TO_STDERR": "0"}
+
 
 def embedded_num_cpus(cfg: ClusterConfig) -> int:
     if cfg.num_cpus is not None:
@@ -75,8 +81,8 @@ def ray_cluster(cfg: ClusterConfig | None = None) -> Iterator[dict[str, Any]]:
     apply_cpu_env()
     kwargs = init_kwargs(cfg)
     embedded = "address" not in kwargs
-    if embedded:  # read by Ray Train's controller, which inherits this process's values of its variables
-        for key, value in EMBEDDED_TRAIN_ENV.items():
+    if embedded:  # read by Ray Train's and Serve's processes, which inherit this process's values of them
+        for key, value in (EMBEDDED_TRAIN_ENV | EMBEDDED_SERVE_ENV).items():
             os.environ.setdefault(key, value)
     ctx = ray.init(**kwargs, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
     log.info("ray: %s cluster at %s", "embedded" if embedded else "joined", ctx.address_info.get("gcs_address"))
@@ -92,7 +98,8 @@ def ray_cluster(cfg: ClusterConfig | None = None) -> Iterator[dict[str, Any]]:
     except ValueError:  # not the main thread
         previous = None
     try:
-        yield {"address": ctx.address_info.get("gcs_address"), "embedded": embedded}
+        yield {"address": ctx.address_info.get("gcs_address"), "embedded": embedded,
+               "session_dir": ctx.address_info.get("session_dir")}
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

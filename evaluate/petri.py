@@ -289,7 +289,8 @@ def ray_data_generate(client: "ServeClient", model: str, batch_size: int = 16,
         table = pa.Table.from_pylist(rows, schema=FLIGHT_SCHEMA)
         blocks = [table.slice(i, batch_size) for i in range(0, table.num_rows, batch_size)]
         ds = ray.data.from_arrow(blocks).map_batches(
-            PolicyActor, fn_constructor_kwargs={"client": client}, concurrency=actors,
+            PolicyActor, fn_constructor_kwargs={"client": client},
+            compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=num_cpus, batch_size=batch_size, batch_format="pyarrow",
         )
         out = {r["item_id"]: (r["response"] or "", r["finish_reason"] or "error: no answer")

@@ -203,7 +203,7 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
             client.prerender(mid, [r["messages"] for r in work.to_generate if r["model"] == mid])
         generated = ray.data.from_arrow(_blocks(work.to_generate, FLIGHT_SCHEMA, cfg.batch_size)).map_batches(
             PolicyActor, fn_constructor_kwargs={"client": client},
-            concurrency=cfg.policy_actors, **actor_args,
+            compute=ray.data.ActorPoolStrategy(size=cfg.policy_actors), **actor_args,
         )
         parts.append(generated)
     if work.to_grade:
@@ -215,7 +215,7 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
             "autoraters": settings,
             "client": serve_client(study, served, judges) if judges else None,
         },
-        concurrency=cfg.grader_actors, **actor_args,
+        compute=ray.data.ActorPoolStrategy(size=cfg.grader_actors), **actor_args,
     )
     seen_grades = store.keys("grades")
     seen_generations = store.keys("generations")

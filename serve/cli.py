@@ -39,10 +39,12 @@ def _foreground(study) -> None:
     from cluster.local import ray_cluster
     from serve.app import start_study_app
 
-    with ray_cluster(study.cluster):
+    with ray_cluster(study.cluster) as cluster:
         app = start_study_app(study)
         try:
             _announce(app)
+            if cluster["embedded"] and cluster.get("session_dir"):  # Serve logs to files only there (cluster/local.py)
+                typer.echo(f"logs: {cluster['session_dir']}/logs/serve (RAY_SERVE_LOG_TO_STDERR=1 prints them here)")
             typer.echo("serving until Ctrl-C or SIGTERM", err=True)
             while True:
                 time.sleep(3600)

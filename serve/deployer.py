@@ -40,6 +40,7 @@ class AppDeployer:
 
         from serve.app import build_app, start_serve
 
+        _quiet_builder_logs()
         try:
             app = build_app(models, cfg, api_key)
         except StagewiseError as e:
@@ -53,6 +54,17 @@ class AppDeployer:
             wait_for_applications_running=False,
         )
         return host, port
+
+
+def _quiet_builder_logs() -> None:
+    """Ray Serve LLM's builders log each deployment's full options at INFO, ~25 lines per model, from this actor,
+    whose output Ray forwards to the console; the built app is in `serve status` / `serve config`. Warnings and
+    errors still show. Only this actor's loggers: it deploys one app and is stopped."""
+    import logging
+
+    names = [n for n in logging.root.manager.loggerDict if n.startswith("ray.serve.")]
+    for name in ["ray.serve", *names]:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _start_telemetry_agent() -> None:

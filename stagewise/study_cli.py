@@ -70,7 +70,7 @@ def run_study(study, until: str = "analyze") -> dict[str, float]:
     (out / "study.yaml").write_text(dump_study(study))
     timings: dict[str, float] = {}
     total_start = time.perf_counter()
-    with ray_cluster(study.cluster):
+    with ray_cluster(study.cluster) as cluster:
         deployer = None
         if until != "train":
             from serve.deployer import start_deployer
@@ -95,6 +95,8 @@ def run_study(study, until: str = "analyze") -> dict[str, float]:
             with _timed(timings, "serve:start"):
                 served = serve_study(study, deployer)
                 app = served.__enter__()
+            if cluster["embedded"] and cluster.get("session_dir"):  # its Serve logs go to files only (cluster/local.py)
+                typer.echo(f"   serving logs -> {Path(cluster['session_dir']) / 'logs' / 'serve'}")
             try:
                 with _timed(timings, "eval"):
                     results = run_evaluation(study, app)

@@ -82,8 +82,8 @@ def _to_torch(batch: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
     width = max(1, max(int(batch[g + "length"].max()) for g in groups))
     out = {}
     for k, v in batch.items():
-        t = torch.from_numpy(np.ascontiguousarray(v[:, :width] if v.ndim == 2 else v))
-        out[k] = t.to(device=device, dtype=torch.long)
+        # A copy: Ray Data's batches are read-only views of the object store, which torch.from_numpy warns about.
+        out[k] = torch.tensor(v[:, :width] if v.ndim == 2 else v, dtype=torch.long, device=device)
     return out
 
 

@@ -7,6 +7,8 @@ on a busy one). The replica-kill test goes last: it restarts one engine.
 """
 import threading
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -19,18 +21,24 @@ HELLO = [{"role": "user", "content": "How do I bake bread?"}]
 
 
 @pytest.fixture(scope="module")
-def served(two_checkpoints):
+def cluster():
     from cluster.config import ClusterConfig
     from cluster.local import ray_cluster
+
+    with ray_cluster(ClusterConfig(num_cpus=8)) as info:
+        yield info
+
+
+@pytest.fixture(scope="module")
+def served(cluster, two_checkpoints):
     from serve.app import start_app
     from serve.config import ServeConfig
 
     cfg = ServeConfig(app_name="servetest", port=free_port(), api_key=API_KEY, enforce_eager=True,
                       ready_timeout_s=2400, max_model_len=256)
-    with ray_cluster(ClusterConfig(num_cpus=8)):
-        app = start_app({k: str(v) for k, v in two_checkpoints.items()}, cfg)
-        yield app
-        app.shutdown()
+    app = start_app({k: str(v) for k, v in two_checkpoints.items()}, cfg)
+    yield app
+    app.shutdown()
 
 
 def test_openai_client_lists_both_models_and_chats_with_each(served):
@@ -67,6 +75,26 @@ def test_the_replicas_reported_to_the_telemetry_actor_the_deployer_started(serve
     assert "get_if_exists=True" in inspect.getsource(usage._get_or_create_telemetry_agent)
     agent = {"name": usage.LLM_SERVE_TELEMETRY_ACTOR_NAME, "namespace": usage.LLM_SERVE_TELEMETRY_NAMESPACE}
     assert agent in ray.util.list_named_actors(all_namespaces=True)
+
+
+def test_an_embedded_clusters_serve_logs_stay_in_their_files_off_the_console(served, cluster):
+    """cluster/local.py keeps Serve's logs (an access-log line per request, from the ingress and the engine) in
+    the session's logs/serve/ files; Ray forwards what workers write to their stdout/stderr files to the console."""
+    import openai
+
+    probe = f"log-probe-{uuid.uuid4().hex}"
+    client = openai.OpenAI(base_url=served.base_url, api_key=API_KEY)
+    client.completions.create(model="alpha", prompt="Hi", max_tokens=2, extra_headers={"x-request-id": probe})
+    logs = Path(cluster["session_dir"]) / "logs"
+
+    def mentions(paths) -> list[str]:
+        return [p.name for p in paths if p.is_file() and probe in p.read_text(errors="replace")]
+
+    deadline = time.monotonic() + 30
+    while not mentions((logs / "serve").glob("*.log")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert mentions((logs / "serve").glob("*.log")), "the request's access log is in Serve's own files"
+    assert not mentions([*logs.glob("worker-*.out"), *logs.glob("worker-*.err")]), "and not on the console"
 
 
 def test_unknown_model_and_wrong_key_are_api_errors_not_crashes(served):
