@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 EMBEDDED_TRAIN_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0"}
 
 # Ray Serve's controller, proxy and replicas log to their files under the session's `logs/serve/` and, by default,
-# to stderr, which Ray forwards to this console: an access-log line per request from the ingress and again from
-# the engine (~3,600 lines in the demo's evaluation), torn through the progress bar. A cluster this process owns
-# keeps them in the files only; a deployment that fails still names its reason here (serve.app.wait_ready).
+# to stderr, which Ray forwards to this console: access-log lines from the ingress and the engines, each deployment's
+# start-up chatter (the demo's console: 136 access lines, half its bytes, torn through the eval progress bar). A
+# cluster this process owns keeps them in the files only; a deployment that fails still names its reason here
+# (serve.app.wait_ready).
 EMBEDDED_SERVE_ENV = {"RAY_SERVE_LOG_TO_STDERR": "0"}
 
 
