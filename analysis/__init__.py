@@ -1,6 +1,6 @@
 """analysis/: the result store -> rates with 95% CIs, paired stage-vs-stage comparisons, figure, report, W&B.
 
-    from analysis import analyze_store
+    from stagewise.analysis import analyze_store
     analyze_store("runs/demo/results", "runs/demo/report", model_order=["base", "sft", "production"])
 
 Heavy imports (scipy, statsmodels, matplotlib, wandb) load on first use of a name, so `import analysis`
@@ -11,29 +11,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from analysis.config import AnalysisConfig
+from stagewise.analysis.config import AnalysisConfig
 
 _EXPORTS = {
-    "analyze_store": "analysis.analyze",
-    "analyze_study": "analysis.analyze",
-    "AnalysisOutputs": "analysis.analyze",
-    "load_graded_values": "analysis.store",
-    "GradedValues": "analysis.store",
-    "compute_statistics": "analysis.summary",
-    "Statistics": "analysis.summary",
-    "SUMMARY_SCHEMA": "analysis.summary",
-    "COMPARISON_SCHEMA": "analysis.summary",
-    "wilson_interval": "analysis.intervals",
-    "mcnemar_exact_p": "analysis.paired",
-    "tost_p": "analysis.paired",
-    "holm": "analysis.paired",
-    "min_detectable_difference": "analysis.paired",
-    "draw_comparison_figure": "analysis.figure",
-    "save_figure": "analysis.figure",
-    "write_report": "analysis.report",
-    "log_study": "analysis.wandb_views",
-    "build_comparison_report": "analysis.wandb_views",
-    "write_synthetic_store": "analysis.synthetic",
+    "analyze_store": "stagewise.analysis.analyze",
+    "analyze_study": "stagewise.analysis.analyze",
+    "AnalysisOutputs": "stagewise.analysis.analyze",
+    "load_graded_values": "stagewise.analysis.store",
+    "GradedValues": "stagewise.analysis.store",
+    "compute_statistics": "stagewise.analysis.summary",
+    "Statistics": "stagewise.analysis.summary",
+    "SUMMARY_SCHEMA": "stagewise.analysis.summary",
+    "COMPARISON_SCHEMA": "stagewise.analysis.summary",
+    "wilson_interval": "stagewise.analysis.intervals",
+    "mcnemar_exact_p": "stagewise.analysis.paired",
+    "tost_p": "stagewise.analysis.paired",
+    "holm": "stagewise.analysis.paired",
+    "min_detectable_difference": "stagewise.analysis.paired",
+    "draw_comparison_figure": "stagewise.analysis.figure",
+    "save_figure": "stagewise.analysis.figure",
+    "write_report": "stagewise.analysis.report",
+    "log_study": "stagewise.analysis.wandb_views",
+    "build_comparison_report": "stagewise.analysis.wandb_views",
+    "write_synthetic_store": "stagewise.analysis.synthetic",
 }
 __all__ = [
     "AnalysisConfig", "AnalysisOutputs", "COMPARISON_SCHEMA", "GradedValues", "SUMMARY_SCHEMA", "Statistics",
@@ -44,15 +44,15 @@ __all__ = [
 assert sorted(__all__) == sorted(["AnalysisConfig", *_EXPORTS])
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily below
-    from analysis.analyze import AnalysisOutputs, analyze_store, analyze_study
-    from analysis.figure import draw_comparison_figure, save_figure
-    from analysis.intervals import wilson_interval
-    from analysis.paired import holm, mcnemar_exact_p, min_detectable_difference, tost_p
-    from analysis.report import write_report
-    from analysis.store import GradedValues, load_graded_values
-    from analysis.summary import COMPARISON_SCHEMA, SUMMARY_SCHEMA, Statistics, compute_statistics
-    from analysis.synthetic import write_synthetic_store
-    from analysis.wandb_views import build_comparison_report, log_study
+    from stagewise.analysis.analyze import AnalysisOutputs, analyze_store, analyze_study
+    from stagewise.analysis.figure import draw_comparison_figure, save_figure
+    from stagewise.analysis.intervals import wilson_interval
+    from stagewise.analysis.paired import holm, mcnemar_exact_p, min_detectable_difference, tost_p
+    from stagewise.analysis.report import write_report
+    from stagewise.analysis.store import GradedValues, load_graded_values
+    from stagewise.analysis.summary import COMPARISON_SCHEMA, SUMMARY_SCHEMA, Statistics, compute_statistics
+    from stagewise.analysis.synthetic import write_synthetic_store
+    from stagewise.analysis.wandb_views import build_comparison_report, log_study
 
 
 def __getattr__(name: str):

@@ -18,13 +18,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from analysis.config import AnalysisConfig
-from analysis.figure import draw_comparison_figure, save_figure
-from analysis.report import attach_responses, find_disagreements, write_report
-from analysis.store import load_graded_values
-from analysis.summary import Statistics, compute_statistics
-from analysis.wandb_views import WandbOutputs, WandbSettings
-from stagewise.errors import StagewiseError
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.figure import draw_comparison_figure, save_figure
+from stagewise.analysis.report import attach_responses, find_disagreements, write_report
+from stagewise.analysis.store import load_graded_values
+from stagewise.analysis.summary import Statistics, compute_statistics
+from stagewise.analysis.wandb_views import WandbOutputs, WandbSettings
+from stagewise.core.errors import StagewiseError
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: Analysis
     outputs = AnalysisOutputs(summary_csv, comparisons_csv, disagreements_csv, png, svg, md, html, stats, cfg,
                               order, pairs, notes=notes)
     if wandb_settings is not None and wandb_settings.mode != "disabled":
-        from analysis.wandb_views import log_study
+        from stagewise.analysis.wandb_views import log_study
 
         try:
             outputs.wandb = log_study(stats, settings=wandb_settings,

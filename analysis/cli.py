@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 STUDY_FILE = "study.yaml"
 
@@ -26,7 +26,7 @@ def analyze_command(
                                                     show_default=False),
 ) -> None:
     """Analyse a study's result store: summary.csv, comparisons.csv, figure, report.md/html, W&B runs."""
-    from analysis.analyze import analyze_store, analyze_study
+    from stagewise.analysis.analyze import analyze_store, analyze_study
     from stagewise.config import load_study
 
     path = Path(target)
@@ -59,7 +59,7 @@ def _defaults_with_overrides(overrides: list[str]):
     """AnalysisConfig and W&B settings from defaults plus `analysis.*` / `wandb.*` overrides (no study config)."""
     from pydantic import ValidationError
 
-    from analysis.config import AnalysisConfig
+    from stagewise.analysis.config import AnalysisConfig
     from stagewise.config import WandbConfig, apply_override
 
     raw: dict = {}

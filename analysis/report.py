@@ -19,9 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.config import AnalysisConfig
-from analysis.store import GradedValues, combine_codes, read_graded_rows
-from analysis.summary import Statistics
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.store import GradedValues, combine_codes, read_graded_rows
+from stagewise.analysis.summary import Statistics
 
 SCORE_DISAGREEMENT = 0.5
 DISAGREEMENT_SCHEMA = pa.schema([

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 GRADES = "grades"
 PARTITIONING = ds.partitioning(pa.schema([("model", pa.string()), ("benchmark", pa.string())]), flavor="hive")

@@ -37,9 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from scipy import stats as sps
 
-from analysis.config import AnalysisConfig
-from analysis.intervals import bootstrap_se, percentile_interval, resample_counts, wilson_interval
-from analysis.paired import (
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.intervals import bootstrap_se, percentile_interval, resample_counts, wilson_interval
+from stagewise.analysis.paired import (
     holm,
     mcnemar_exact_p,
     min_detectable_difference,
@@ -48,8 +48,8 @@ from analysis.paired import (
     tost_p,
     wald_p,
 )
-from analysis.store import GradedValues
-from stagewise.errors import StagewiseError
+from stagewise.analysis.store import GradedValues
+from stagewise.core.errors import StagewiseError
 
 SUMMARY_SCHEMA = pa.schema([
     ("model", pa.string()), ("stage", pa.string()), ("benchmark", pa.string()), ("metric", pa.string()),

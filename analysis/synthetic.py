@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from evaluate.schema import GRADED_SCHEMA, METRIC
+from stagewise.evaluate.schema import GRADED_SCHEMA, METRIC
 
 
 def write_synthetic_store(

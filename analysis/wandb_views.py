@@ -26,9 +26,9 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from analysis.config import AnalysisConfig
-from analysis.store import PARTITIONING, grades_dir
-from analysis.summary import Statistics
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.store import PARTITIONING, grades_dir
+from stagewise.analysis.summary import Statistics
 
 CI_CHART_SPEC = "stagewise/ci-bars"
 SAMPLE_COLUMNS = ["benchmark", "item_id", "sample_idx", "autorater", "label", "score", "unscored", "response", "messages"]

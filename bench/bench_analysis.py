@@ -36,7 +36,7 @@ ITEMS, SAMPLES, GROUP_SIZE = 7143, 5, 2
 
 
 def write_store(path: Path) -> int:
-    from analysis.synthetic import write_synthetic_store
+    from stagewise.analysis.synthetic import write_synthetic_store
 
     return write_synthetic_store(path, MODELS, benchmarks=BENCHMARKS, items=ITEMS, samples=SAMPLES,
                                  group_size=GROUP_SIZE, scored=SCORED, unscored_fraction=0.01,
@@ -45,9 +45,9 @@ def write_store(path: Path) -> int:
 
 def worker(kind: str, store: Path, resamples: int) -> dict:
     t0 = time.perf_counter()
-    from analysis.config import AnalysisConfig
-    from analysis.store import load_graded_values
-    from analysis.summary import compute_statistics
+    from stagewise.analysis.config import AnalysisConfig
+    from stagewise.analysis.store import load_graded_values
+    from stagewise.analysis.summary import compute_statistics
 
     imported, cpu0 = time.perf_counter(), time.process_time()
     graded = load_graded_values(store)

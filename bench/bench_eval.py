@@ -34,14 +34,14 @@ sys.path.insert(0, str(REPO))
 
 
 def conversations(n: int) -> list[list[dict[str, str]]]:
-    from evaluate import get_benchmark
+    from stagewise.evaluate import get_benchmark
 
     return [i["messages"] for i in get_benchmark("xstest").load(None, limit=n)]
 
 
 def make_model(out: Path) -> Path:
     from stagewise.config import TinyModelConfig
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     corpus = [m[0]["content"] for m in conversations(150)] * 4
     return make_tiny_checkpoint(out, corpus, TinyModelConfig(max_position_embeddings=2048), seed=0)
@@ -96,7 +96,7 @@ def bench_vllm(model_dir: Path, n: int, samples: int, max_tokens: int, tmp: Path
     script.write_text(VLLM_SCRIPT)
     convs = [c for c in conversations(n) for _ in range(samples)]
     data.write_text(json.dumps(convs))
-    from cluster.env import cpu_runtime_env
+    from stagewise.cluster.env import cpu_runtime_env
 
     r = subprocess.run([sys.executable, str(script), str(model_dir), str(len(convs)), str(max_tokens), str(data),
                         str(repeats), DTYPE],
@@ -111,11 +111,11 @@ def bench_pipeline(model_dir: Path, n: int, samples: int, max_tokens: int, tmp: 
                    repeats: int) -> list[dict]:
     import pyarrow.dataset as ds
 
-    from cluster.config import ClusterConfig
-    from cluster.local import ray_cluster
-    from evaluate import run_evaluation
-    from serve.app import start_app
-    from serve.config import ServeConfig
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.evaluate import run_evaluation
+    from stagewise.serve.app import start_app
+    from stagewise.serve.config import ServeConfig
     from stagewise.config import validate_study
 
     def study(out: Path, limit: int, endpoint: str, samples: int = 1):
@@ -173,7 +173,7 @@ def main() -> None:
     args = p.parse_args()
     global DTYPE
     DTYPE = args.dtype
-    from cluster.env import apply_cpu_env
+    from stagewise.cluster.env import apply_cpu_env
 
     apply_cpu_env()
     skip = set(filter(None, args.skip.split(",")))

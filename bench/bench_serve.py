@@ -51,7 +51,7 @@ def make_prompts(n: int) -> list[str]:
 def make_model(out: Path) -> Path:
     from stagewise.config import TinyModelConfig
     from tests.conftest import TINY_CORPUS
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     cfg = TinyModelConfig(vocab_size=2048, hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2,
                           intermediate_size=384, max_position_embeddings=512)
@@ -71,11 +71,11 @@ def run_raw(model: Path, prompts: list[str], args) -> list[float]:
 
 
 def run_served(model: Path, prompts: list[str], args) -> dict[str, list[float]]:
-    from cluster.config import ClusterConfig
-    from cluster.local import ray_cluster
-    from serve.app import start_app
-    from serve.client import ServeClient
-    from serve.config import ServeConfig
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.serve.app import start_app
+    from stagewise.serve.client import ServeClient
+    from stagewise.serve.config import ServeConfig
 
     conversations = [[{"role": "user", "content": p}] for p in prompts]
     sampling = {"temperature": 0.0, "max_tokens": args.max_tokens, "ignore_eos": True}
@@ -118,7 +118,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
 
-    from cluster.env import apply_cpu_env
+    from stagewise.cluster.env import apply_cpu_env
 
     apply_cpu_env()  # the raw engine needs the same KV-cache budget and caches as the served one
     os.environ.setdefault("VLLM_CPU_OMP_THREADS_BIND", "nobind")  # as serve/app.py sets for served engines

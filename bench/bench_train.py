@@ -42,9 +42,9 @@ def plain_loop(model_dir: Path, data: str, steps: int, batch: int, max_len: int,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.config import TrainStageConfig
-    from train.examples import build_examples, epoch_order
-    from train.objectives import TokenNLL, lm_loss
+    from stagewise.train.config import TrainStageConfig
+    from stagewise.train.examples import build_examples, epoch_order
+    from stagewise.train.objectives import TokenNLL, lm_loss
 
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(seed)
@@ -76,7 +76,7 @@ def plain_loop(model_dir: Path, data: str, steps: int, batch: int, max_len: int,
 def trainer_run(out: Path, model_dir: Path, data: str, steps: int, batch: int, max_len: int, packing: bool,
                 seed: int) -> dict:
     from stagewise.config import validate_study
-    from train import run_stage
+    from stagewise.train import run_stage
 
     study = validate_study({
         "name": "bench", "output_dir": str(out), "seed": seed,
@@ -104,11 +104,11 @@ def main() -> None:
 
     import shutil
 
-    from cluster.config import ClusterConfig
-    from cluster.local import ray_cluster
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
     from stagewise.config import TinyModelConfig
-    from train.data import texts_for_tokenizer
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.data import texts_for_tokenizer
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)

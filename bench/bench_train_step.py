@@ -60,9 +60,9 @@ def rank_main(rank: int, args: argparse.Namespace, port: int, queue) -> None:
     import torch.distributed as dist
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    import train.objectives as objectives
-    from train.config import TrainStageConfig
-    from train.worker import deepspeed_config
+    import stagewise.train.objectives as objectives
+    from stagewise.train.config import TrainStageConfig
+    from stagewise.train.worker import deepspeed_config
 
     if args.variant == "baseline":
         objectives.token_nll = transposed_token_nll
@@ -140,7 +140,7 @@ def main() -> None:
         run_variant(args)
         return
 
-    from cluster.env import CPU_TRAINING_MALLOC, apply_cpu_env
+    from stagewise.cluster.env import CPU_TRAINING_MALLOC, apply_cpu_env
 
     apply_cpu_env()  # DS_ACCELERATOR=cpu and the prebuilt op cache on CPU machines; nothing on CUDA ones
     plain = {k: v for k, v in os.environ.items() if k not in CPU_TRAINING_MALLOC}

@@ -16,9 +16,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def plan(config: str = ConfigArg, overrides: Optional[list[str]] = OverridesArg) -> None:
         """Print GPUs, nodes, memory per GPU, call counts and hours per stage; fail if the study cannot fit."""
-        from cluster.plan import format_plan, plan_study
+        from stagewise.cluster.plan import format_plan, plan_study
         from stagewise.config import load_study
-        from stagewise.errors import StagewiseError
+        from stagewise.core.errors import StagewiseError
 
         study = load_study(config, overrides or [])
         try:

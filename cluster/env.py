@@ -113,7 +113,7 @@ def warm_caches() -> None:
 
 if __name__ == "__main__":
     # A CPU node's Ray processes pass their environment to every worker, so a CPU cluster started by hand
-    # gets the same switches as the embedded one with:  eval "$(python -m cluster.env)" && ray start --head ...
+    # gets the same switches as the embedded one with:  eval "$(python -m stagewise.cluster.env)" && ray start --head ...
     import shlex
 
     for key, value in cpu_runtime_env().items():

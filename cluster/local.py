@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cluster.config import ClusterConfig
-from cluster.env import apply_cpu_env, cpu_runtime_env, has_cuda
+from stagewise.cluster.config import ClusterConfig
+from stagewise.cluster.env import apply_cpu_env, cpu_runtime_env, has_cuda
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def init_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
         "num_cpus": embedded_num_cpus(cfg),
         "include_dashboard": cfg.dashboard,
         "dashboard_host": "127.0.0.1",
-        "runtime_env": {"worker_process_setup_hook": "cluster.env.quiet_worker_loggers",
+        "runtime_env": {"worker_process_setup_hook": "stagewise.cluster.env.quiet_worker_loggers",
                         **({} if has_cuda() else {"env_vars": cpu_runtime_env()})},
     }
     if cfg.num_gpus is not None:

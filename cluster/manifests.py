@@ -1,7 +1,7 @@
 """Check the cluster definitions we ship before anyone applies them: schema first, then what schemas miss.
 
-    .venv/bin/python -m cluster.manifests                        # every file under cluster/launcher, cluster/kuberay
-    .venv/bin/python -m cluster.manifests cluster/kuberay/raycluster.yaml
+    .venv/bin/python -m stagewise.cluster.manifests                        # every file under cluster/launcher, cluster/kuberay
+    .venv/bin/python -m stagewise.cluster.manifests cluster/kuberay/raycluster.yaml
 
 Cluster launcher YAML: Ray's own `prepare_config` + `validate_config` (what `ray up` runs: the JSON schema
 shipped in ray/autoscaler/ray-schema.json plus its cross-field checks). KubeRay manifests: a compact schema
@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 HERE = Path(__file__).resolve().parent
 KUBERAY_SCHEMA = HERE / "schemas" / "kuberay-v1.schema.json"

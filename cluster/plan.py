@@ -15,10 +15,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cluster.architectures import ModelShape, model_shape, shape_from_config, shape_from_params
+from stagewise.cluster.architectures import ModelShape, model_shape, shape_from_config, shape_from_params
 from stagewise.config import Study
-from stagewise.errors import StagewiseError
-from train.config import TrainStageConfig
+from stagewise.core.errors import StagewiseError
+from stagewise.train.config import TrainStageConfig
 
 GB = 1e9
 
@@ -335,7 +335,7 @@ def benchmark_items(name: str, path: str | None) -> tuple[int | None, str]:
 
 def _count_with_registry(name: str, path: str | None) -> int | None:
     """Items as the evaluation pipeline will load them (its own loader, exclusions applied); local files only."""
-    from evaluate.registry import discover, get_benchmark
+    from stagewise.evaluate.registry import discover, get_benchmark
 
     discover()
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from evaluate.registry import (
+from stagewise.evaluate.registry import (
     Autorater,
     Benchmark,
     Grade,
@@ -31,9 +31,9 @@ from evaluate.registry import (
 )
 
 if TYPE_CHECKING:
-    from evaluate.autoraters.llm_judge import LLMJudge
-    from evaluate.pipeline import run_evaluation
-    from evaluate.store import ResultStore
+    from stagewise.evaluate.autoraters.llm_judge import LLMJudge
+    from stagewise.evaluate.pipeline import run_evaluation
+    from stagewise.evaluate.store import ResultStore
 
 __all__ = [
     "Autorater", "Benchmark", "Grade", "Item", "LLMJudge", "LoadReport", "Metric", "ResultStore",
@@ -42,9 +42,9 @@ __all__ = [
 ]
 
 _LAZY = {
-    "run_evaluation": "evaluate.pipeline",
-    "ResultStore": "evaluate.store",
-    "LLMJudge": "evaluate.autoraters.llm_judge",
+    "run_evaluation": "stagewise.evaluate.pipeline",
+    "ResultStore": "stagewise.evaluate.store",
+    "LLMJudge": "stagewise.evaluate.autoraters.llm_judge",
 }
 
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from evaluate.registry import Grade, get_autorater, get_benchmark
-from evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, graded_key
-from serve.client import ServeClient
+from stagewise.evaluate.registry import Grade, get_autorater, get_benchmark
+from stagewise.evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, graded_key
+from stagewise.serve.client import ServeClient
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Optional
 
 import typer
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 
 def eval_command(
@@ -23,21 +23,21 @@ def eval_command(
     api_key: Optional[str] = typer.Option(None, envvar="STAGEWISE_API_KEY", help="Its API key, if it needs one."),
 ) -> None:
     """Evaluate the study's models on its benchmarks; a rerun does only what is missing."""
-    from cluster.local import ray_cluster
-    from evaluate.pipeline import check_inputs, run_evaluation
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.evaluate.pipeline import check_inputs, run_evaluation
     from stagewise.config import load_study
 
     study = load_study(config, overrides or [])
     check_inputs(study)  # bad benchmark files and missing checkpoints fail here, before any cluster starts
     if not endpoint:
-        from serve.app import check_sources
+        from stagewise.serve.app import check_sources
 
         check_sources({m.id: study.model_path(m.id) for m in study.models})
     with ray_cluster(study.cluster):
         if endpoint:
             results = run_evaluation(study, _existing_app(endpoint, api_key))
         else:
-            from serve.app import serve_study
+            from stagewise.serve.app import serve_study
 
             with serve_study(study) as served:
                 results = run_evaluation(study, served)
@@ -48,7 +48,7 @@ def _existing_app(endpoint: str, api_key: str | None):
     """A ServedApp for an endpoint someone else started: its model ids come from /v1/models."""
     import urllib.request
 
-    from serve.app import ServedApp
+    from stagewise.serve.app import ServedApp
 
     request = urllib.request.Request(endpoint.rstrip("/") + "/models")
     if api_key:
@@ -67,7 +67,7 @@ def inspect_command(
     limit: Optional[int] = typer.Option(None, min=1, help="Read only the first N items."),
 ) -> None:
     """Load a benchmark file with the pipeline's own loader: item count per split, exclusions, one item."""
-    from evaluate.registry import get_benchmark
+    from stagewise.evaluate.registry import get_benchmark
 
     report = get_benchmark(benchmark).read(path_or_id, limit)
     splits = Counter(i["split"] for i in report.items)

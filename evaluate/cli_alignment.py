@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 
 def petri_convert_command(
@@ -32,7 +32,7 @@ def petri_convert_command(
     seed: Optional[int] = typer.Option(None, help="Sampling seed of the first attempt (default: the study seed, else 0)."),
 ) -> None:
     """Convert Petri seeds into single-prompt alignment dilemmas with a served scenario-writer model."""
-    from evaluate.petri import filter_seeds, read_seeds, write_report
+    from stagewise.evaluate.petri import filter_seeds, read_seeds, write_report
 
     if not config and not endpoint:
         raise StagewiseError("petri-convert: give --config (a study serving the writer) or --endpoint")
@@ -42,7 +42,7 @@ def petri_convert_command(
     if not report.kept:
         raise StagewiseError(f"{seeds_dir}: no seed has a dilemma tag; nothing to convert")
 
-    from cluster.local import ray_cluster
+    from stagewise.cluster.local import ray_cluster
 
     study = None
     if config:
@@ -54,14 +54,14 @@ def petri_convert_command(
     first_seed = seed if seed is not None else (study.seed if study else 0)
     with ray_cluster(study.cluster if study else None):
         if endpoint:
-            from evaluate.cli import _existing_app
+            from stagewise.evaluate.cli import _existing_app
 
             served = _existing_app(endpoint, api_key)
             if writer not in served.model_ids:
                 raise StagewiseError(f"--writer {writer!r} is not served at {endpoint} (serves: {', '.join(served.model_ids)})")
             result = _convert(report.kept, served, study, writer, attempts, first_seed, temperature, max_tokens)
         else:
-            from serve.app import serve_study
+            from stagewise.serve.app import serve_study
 
             with serve_study(study) as served:
                 result = _convert(report.kept, served, study, writer, attempts, first_seed, temperature, max_tokens)
@@ -75,16 +75,16 @@ def petri_convert_command(
 
 
 def _convert(kept, served, study, writer, attempts, first_seed, temperature, max_tokens):
-    from evaluate.petri import convert, ray_data_generate
+    from stagewise.evaluate.petri import convert, ray_data_generate
 
     if study is not None:
-        from evaluate.pipeline import serve_client
+        from stagewise.evaluate.pipeline import serve_client
 
         cfg = study.evaluation
         gen = ray_data_generate(serve_client(study, served, [writer]), writer, batch_size=cfg.batch_size,
                                 num_cpus=cfg.actor_num_cpus)
     else:  # no study: no tokenizer at hand, so one chat request per seed
-        from serve.client import ServeClient
+        from stagewise.serve.client import ServeClient
 
         gen = ray_data_generate(ServeClient(served.base_url, served.api_key), writer)
     return convert(kept, gen, attempts=attempts, seed=first_seed, temperature=temperature, max_tokens=max_tokens)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 

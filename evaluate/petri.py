@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from evaluate.benchmarks.dilemmas import DilemmaItem, parse_item
-from stagewise.errors import StagewiseError
+from stagewise.evaluate.benchmarks.dilemmas import DilemmaItem, parse_item
+from stagewise.core.errors import StagewiseError
 
 if TYPE_CHECKING:
-    from serve.client import ServeClient
+    from stagewise.serve.client import ServeClient
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +275,8 @@ def ray_data_generate(client: "ServeClient", model: str, batch_size: int = 16,
     import pyarrow as pa
     import ray
 
-    from evaluate.actors import FLIGHT_SCHEMA, PolicyActor
-    from evaluate.schema import sampling_hash
+    from stagewise.evaluate.actors import FLIGHT_SCHEMA, PolicyActor
+    from stagewise.evaluate.schema import sampling_hash
 
     def generate(conversations: list[list[dict[str, str]]], sampling: dict[str, Any]) -> list[tuple[str, str]]:
         samp = json.dumps(sampling, sort_keys=True)

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from evaluate.registry import Autorater, Benchmark, get_autorater, get_benchmark
-from evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, sampling_hash
-from evaluate.store import ResultStore
-from stagewise.errors import StagewiseError
+from stagewise.evaluate.registry import Autorater, Benchmark, get_autorater, get_benchmark
+from stagewise.evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, sampling_hash
+from stagewise.evaluate.store import ResultStore
+from stagewise.core.errors import StagewiseError
 
 if TYPE_CHECKING:
-    from serve.app import ServedApp
-    from serve.client import ServeClient
+    from stagewise.serve.app import ServedApp
+    from stagewise.serve.client import ServeClient
     from stagewise.config import Study
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ def serve_client(study: "Study", served: "ServedApp", model_ids: list[str]) -> "
 
     Retries back off up to ~2 min in all, enough for Serve to restart a killed engine replica.
     """
-    from serve.client import ServeClient
+    from stagewise.serve.client import ServeClient
 
     cfg = study.evaluation
     tokenizers = None
@@ -167,7 +167,7 @@ def run_evaluation(study: "Study", served: "ServedApp", *, progress: bool = True
              work.done_rows, work.graded_rows, len(work.to_generate), len(work.to_grade))
     if work.graded_rows:
         _run_pipeline(study, served, store, work, progress)
-    from evaluate.tracking import log_evaluation
+    from stagewise.evaluate.tracking import log_evaluation
 
     log_evaluation(study, store)
     return store.root
@@ -183,7 +183,7 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
     import ray
     from tqdm import tqdm
 
-    from evaluate.actors import FLIGHT_SCHEMA, GraderActor, PolicyActor
+    from stagewise.evaluate.actors import FLIGHT_SCHEMA, GraderActor, PolicyActor
 
     cfg = study.evaluation
     ctx = ray.data.DataContext.get_current()

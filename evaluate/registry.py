@@ -1,6 +1,6 @@
 """Benchmarks and autoraters, registered by name.
 
-    from evaluate.registry import get_benchmark, get_autorater
+    from stagewise.evaluate.registry import get_benchmark, get_autorater
     items = get_benchmark("xstest").load(None, limit=20)       # None: the embedded set
 
 ## Adding a benchmark
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 EMBEDDED_DIR = Path(__file__).parent / "benchmarks" / "embedded"
 
@@ -145,7 +145,7 @@ class Benchmark:
 
     def read_rows(self, path_or_id: str | None) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
         """(source name, [(row number, row)]) of the public file, columns checked."""
-        from evaluate.loaders import read_records
+        from stagewise.evaluate.loaders import read_records
 
         source = str(self.embedded_path()) if path_or_id is None else path_or_id
         return read_records(source, self.columns)
@@ -155,7 +155,7 @@ class Benchmark:
 
     def read(self, path_or_id: str | None, limit: int | None = None) -> LoadReport:
         """Load and render the items (first `limit` kept items), with exclusion counts."""
-        from evaluate.loaders import row_error
+        from stagewise.evaluate.loaders import row_error
 
         source, rows = self.read_rows(path_or_id)
         ctx = LoadContext(source)
@@ -266,7 +266,7 @@ def discover() -> None:
     global _discovered
     if _discovered:
         return
-    for package in ("evaluate.benchmarks", "evaluate.autoraters"):
+    for package in ("stagewise.evaluate.benchmarks", "stagewise.evaluate.autoraters"):
         pkg = importlib.import_module(package)
         for mod in pkgutil.iter_modules(pkg.__path__):
             if not mod.name.startswith("_"):

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, generation_key
+from stagewise.evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, generation_key
 
 log = logging.getLogger(__name__)
 

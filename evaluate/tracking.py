@@ -15,7 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from evaluate.store import ResultStore
+from stagewise.evaluate.store import ResultStore
 
 if TYPE_CHECKING:
     from stagewise.config import Study

@@ -35,6 +35,6 @@ fi
 "$VENV/bin/python" -c "import torch, transformers, vllm, deepspeed, ray; print('stack ok:', 'torch', torch.__version__, 'transformers', transformers.__version__, 'vllm', vllm.__version__, 'deepspeed', deepspeed.__version__, 'ray', ray.__version__)"
 # Fill the build caches the first run would otherwise fill (DeepSpeed's JIT-compiled CPU comm op, vLLM's model
 # info: ~75 s here), in the cache the demo and the tests use. Not fatal: the first run fills them then.
-STAGEWISE_CACHE="${STAGEWISE_CACHE:-$PWD/.cache}" "$VENV/bin/python" -c "from cluster.env import warm_caches; warm_caches()" \
+STAGEWISE_CACHE="${STAGEWISE_CACHE:-$PWD/.cache}" "$VENV/bin/python" -c "from stagewise.cluster.env import warm_caches; warm_caches()" \
   || echo "note: could not warm the build caches; the first run will fill them"
 echo "$WANT" > "$STAMP"

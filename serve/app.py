@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cluster.env import cpu_runtime_env, has_cuda
-from serve.config import ServeConfig
-from stagewise.errors import StagewiseError
+from stagewise.cluster.env import cpu_runtime_env, has_cuda
+from stagewise.serve.config import ServeConfig
+from stagewise.core.errors import StagewiseError
 
 if TYPE_CHECKING:
     from ray.actor import ActorHandle
@@ -77,7 +77,7 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
     """The Ray Serve LLM config of one model: placement, autoscaling bounds and vLLM engine settings."""
     from ray.serve.llm import LLMConfig
 
-    from serve.callbacks import SkipNodeDownload
+    from stagewise.serve.callbacks import SkipNodeDownload
 
     m = cfg.for_model(model_id)
     engine_kwargs: dict[str, Any] = {
@@ -110,7 +110,7 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
         bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         env = {**cpu_runtime_env(), "VLLM_CPU_KVCACHE_SPACE": str(cfg.kv_cache_gb), "VLLM_CPU_OMP_THREADS_BIND": bind}
         runtime_env = {"env_vars": env}
-        from serve.engine import InProcessLLMServer
+        from stagewise.serve.engine import InProcessLLMServer
 
         server_cls = InProcessLLMServer  # one process less per engine (serve/engine.py)
     engine_kwargs.update(m.engine_kwargs)
@@ -144,7 +144,7 @@ def build_app(models: dict[str, str], cfg: ServeConfig, api_key: str | None = No
     """The Serve application for `models` (model id -> local HF dir or hub id); `serve.run` it to start it."""
     from ray.serve.llm import build_openai_app
 
-    from serve.ingress import KeyedOpenAiIngress
+    from stagewise.serve.ingress import KeyedOpenAiIngress
 
     if not models:
         raise StagewiseError("serving: no models to serve")
@@ -193,7 +193,7 @@ def start_app(
     without one it is started here. It deploys this one app and is stopped."""
     import ray
 
-    from serve.deployer import deploy, start_deployer
+    from stagewise.serve.deployer import deploy, start_deployer
 
     check_sources(models, where)
     api_key = resolve_api_key(cfg)

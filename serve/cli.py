@@ -36,8 +36,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _foreground(study) -> None:
-    from cluster.local import ray_cluster
-    from serve.app import start_study_app
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.serve.app import start_study_app
 
     with ray_cluster(study.cluster) as cluster:
         app = start_study_app(study)
@@ -56,8 +56,8 @@ def _foreground(study) -> None:
 
 
 def _require_running_cluster(study, flag: str) -> None:
-    from cluster.local import target_address
-    from stagewise.errors import StagewiseError
+    from stagewise.cluster.local import target_address
+    from stagewise.core.errors import StagewiseError
 
     if not target_address(study.cluster):
         raise StagewiseError(
@@ -66,8 +66,8 @@ def _require_running_cluster(study, flag: str) -> None:
 
 
 def _detach(study) -> None:
-    from cluster.local import ray_cluster
-    from serve.app import start_study_app
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.serve.app import start_study_app
 
     _require_running_cluster(study, "--detach")
     with ray_cluster(study.cluster):  # joined, so leaving it shuts down neither Serve nor the app
@@ -79,7 +79,7 @@ def _detach(study) -> None:
 def _stop(study) -> None:
     from ray import serve
 
-    from cluster.local import ray_cluster
+    from stagewise.cluster.local import ray_cluster
 
     _require_running_cluster(study, "--stop")
     name = study.serving.app_name

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 
 class ServedModelConfig(BaseModel):

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 if TYPE_CHECKING:
     from ray.actor import ActorHandle
 
-    from serve.config import ServeConfig
+    from stagewise.serve.config import ServeConfig
 
 
 class AppDeployer:
@@ -27,8 +27,8 @@ class AppDeployer:
     def __init__(self) -> None:
         import ray.serve.llm  # noqa: F401  (what build_app needs, imported once, here)
 
-        import serve.engine  # noqa: F401
-        import serve.ingress  # noqa: F401
+        import stagewise.serve.engine  # noqa: F401
+        import stagewise.serve.ingress  # noqa: F401
 
         _start_telemetry_agent()
 
@@ -38,7 +38,7 @@ class AppDeployer:
         a StagewiseError raised here would reach the driver wrapped in Ray's traceback, not as one line."""
         from ray import serve
 
-        from serve.app import build_app, start_serve
+        from stagewise.serve.app import build_app, start_serve
 
         _quiet_builder_logs()
         try:

@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 app = typer.Typer(
     name="stagewise",
@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # Packages that contribute subcommands, in the order a study runs.
-COMMAND_MODULES = ["train.cli", "serve.cli", "evaluate.cli", "evaluate.cli_alignment", "analysis.cli", "cluster.cli", "stagewise.study_cli"]
+COMMAND_MODULES = ["stagewise.train.cli", "stagewise.serve.cli", "stagewise.evaluate.cli", "stagewise.evaluate.cli_alignment", "stagewise.analysis.cli", "stagewise.cluster.cli", "stagewise.study_cli"]
 
 ConfigArg = typer.Argument(..., help="Study config YAML (see configs/).", show_default=False)
 OverridesArg = typer.Argument(None, help="key=value overrides, e.g. training.sft.max_steps=20", show_default=False)

@@ -15,12 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from analysis.config import AnalysisConfig
-from cluster.config import ClusterConfig
-from evaluate.config import EvalConfig
-from serve.config import ServeConfig
-from stagewise.errors import StagewiseError
-from train.config import TrainStageConfig
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.cluster.config import ClusterConfig
+from stagewise.evaluate.config import EvalConfig
+from stagewise.serve.config import ServeConfig
+from stagewise.core.errors import StagewiseError
+from stagewise.train.config import TrainStageConfig
 
 
 VLLM_CPU_HEAD_DIMS = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})

@@ -39,14 +39,14 @@ def register(app: typer.Typer) -> None:
 def check_inputs(study, until: str = "analyze") -> None:
     """Every input file and given checkpoint is read or found before any cluster starts: a bad row fails in
     seconds with its file and row, not after an hour of training."""
-    from serve.app import check_sources
-    from train.run import check_stage_inputs
+    from stagewise.serve.app import check_sources
+    from stagewise.train.run import check_stage_inputs
 
     for stage in study.training:
         check_stage_inputs(stage)
     check_sources({m.id: m.source for m in study.models if m.source is not None})
     if until != "train":
-        from evaluate.pipeline import check_inputs as check_eval_inputs
+        from stagewise.evaluate.pipeline import check_inputs as check_eval_inputs
 
         check_eval_inputs(study)
 
@@ -62,7 +62,7 @@ def _timed(timings: dict[str, float], name: str):
 
 
 def run_study(study, until: str = "analyze") -> dict[str, float]:
-    from cluster.local import ray_cluster
+    from stagewise.cluster.local import ray_cluster
     from stagewise.config import dump_study
 
     out = Path(study.output_dir)
@@ -73,12 +73,12 @@ def run_study(study, until: str = "analyze") -> dict[str, float]:
     with ray_cluster(study.cluster) as cluster:
         deployer = None
         if until != "train":
-            from serve.deployer import start_deployer
+            from stagewise.serve.deployer import start_deployer
 
             # Started now, it imports Ray Serve LLM and vLLM (~17 CPU-s) on the core the driver's training prep
             # (tokenizing, the tiny init) leaves idle, instead of between training and serving (serve/deployer.py).
             deployer = start_deployer()
-        from train import run_stages
+        from stagewise.train import run_stages
 
         trained: dict[str, float] = {}
         with _timed(timings, "train"):
@@ -89,8 +89,8 @@ def run_study(study, until: str = "analyze") -> dict[str, float]:
         # as rank 0 measured (the first includes worker start-up), the rest is the driver's start and exports.
         timings |= trained
         if until != "train":
-            from evaluate import run_evaluation
-            from serve.app import serve_study
+            from stagewise.evaluate import run_evaluation
+            from stagewise.serve.app import serve_study
 
             with _timed(timings, "serve:start"):
                 served = serve_study(study, deployer)
@@ -104,7 +104,7 @@ def run_study(study, until: str = "analyze") -> dict[str, float]:
                 served.__exit__(None, None, None)
             typer.echo(f"   results -> {results}")
     if until == "analyze":
-        from analysis import analyze_study
+        from stagewise.analysis import analyze_study
 
         with _timed(timings, "analyze"):
             report = analyze_study(study)

@@ -36,7 +36,7 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_config) -> Path:
     """A random-init tiny Llama + local BPE tokenizer saved as an HF directory (shared, read-only)."""
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     out = tmp_path_factory.mktemp("tiny") / "model"
     return make_tiny_checkpoint(out, TINY_CORPUS, tiny_config, seed=0)

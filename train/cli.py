@@ -20,10 +20,10 @@ def register(app: typer.Typer) -> None:
         stage: Optional[str] = typer.Option(None, "--stage", help="Run only this training stage (by name)."),
     ) -> None:
         """Train the study's stages in order (a rerun skips finished stages and resumes interrupted ones)."""
-        from cluster.local import ray_cluster
+        from stagewise.cluster.local import ray_cluster
         from stagewise.config import load_study
-        from stagewise.errors import StagewiseError
-        from train.run import LINEAGE, check_stage_inputs, run_stages, summary
+        from stagewise.core.errors import StagewiseError
+        from stagewise.train.run import LINEAGE, check_stage_inputs, run_stages, summary
 
         study = load_study(config, overrides or [])
         stages = study.training

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 ROLES = ("system", "user", "assistant")
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from train.config import TrainStageConfig
-from train.data import Chat, Preference, read_dpo, read_sft, read_text
+from stagewise.train.config import TrainStageConfig
+from stagewise.train.data import Chat, Preference, read_dpo, read_sft, read_text
 
 IGNORE = -100
 
@@ -168,7 +168,7 @@ def build_examples(stage: TrainStageConfig, tokenizer, paths: list[str]) -> tupl
 
 
 def raise_no_rows(stage: TrainStageConfig, stats: dict[str, Any]) -> None:
-    from stagewise.errors import StagewiseError
+    from stagewise.core.errors import StagewiseError
 
     first = stats["skipped_examples"][0] if stats["skipped_examples"] else "no samples"
     raise StagewiseError(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from train.examples import IGNORE
+from stagewise.train.examples import IGNORE
 
 
 # Config fields with which a model's forward changes the output head's logits (Gemma 2's soft-capping, Cohere's

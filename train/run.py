@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stagewise.errors import StagewiseError
-from train.config import TrainStageConfig
-from train.data import check_stage_data, file_sha256
+from stagewise.core.errors import StagewiseError
+from stagewise.train.config import TrainStageConfig
+from stagewise.train.data import check_stage_data, file_sha256
 
 if TYPE_CHECKING:
     from stagewise.config import Study
@@ -32,7 +32,7 @@ LINEAGE = "stagewise.json"
 
 def run_training(study: "Study", timings: dict[str, float] | None = None) -> dict[str, Path]:
     """Every training stage in order; returns model id -> exported HF dir."""
-    from cluster.local import ray_cluster
+    from stagewise.cluster.local import ray_cluster
 
     with ray_cluster(study.cluster):
         return run_stages(study, study.training, timings)
@@ -51,7 +51,7 @@ def run_stages(study: "Study", stages: list[TrainStageConfig],
     one chain in one TorchTrainer run: the worker group, its imports and Ray Data start once, not per stage.
     `timings` (if given) gets `train:<stage>` seconds for each stage trained now, as measured on rank 0.
     """
-    from cluster.local import ray_cluster
+    from stagewise.cluster.local import ray_cluster
 
     for stage in stages:
         _check_device(stage)
@@ -180,9 +180,9 @@ def _fit(study: "Study", chain: list[TrainStageConfig], fingerprint: str):
     from ray.train.torch import TorchConfig, TorchTrainer
     from transformers import AutoTokenizer
 
-    from cluster.env import training_worker_env
-    from train.examples import build_examples, epoch_order
-    from train.worker import train_loop
+    from stagewise.cluster.env import training_worker_env
+    from stagewise.train.examples import build_examples, epoch_order
+    from stagewise.train.worker import train_loop
 
     first = chain[0]
     storage = (study.output_dir / "train").resolve()
@@ -269,8 +269,8 @@ def _init_path(study: "Study", stage: TrainStageConfig, tiny_dir: Path) -> Path 
             return study.model_path(stage.init)
         local = Path(stage.init).expanduser()
         return str(local.absolute()) if local.exists() else stage.init  # workers have another cwd
-    from train.data import texts_for_tokenizer
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.data import texts_for_tokenizer
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     # Built on the driver, once per run, before any worker starts; deterministic in (data, tiny config, seed).
     return make_tiny_checkpoint(tiny_dir, texts_for_tokenizer(stage.objective, stage.data), study.tiny,

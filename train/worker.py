@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from train.config import TrainStageConfig
-from train.objectives import TokenNLL, dpo_loss, lm_loss, sequence_logps
+from stagewise.train.config import TrainStageConfig
+from stagewise.train.objectives import TokenNLL, dpo_loss, lm_loss, sequence_logps
 
 
 def deepspeed_config(stage: TrainStageConfig, world: int) -> dict[str, Any]:

@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from evaluate.benchmarks.reward_hacking import PASSES_BOTH, PASSES_IMPOSSIBLE, PASSES_NEITHER, PASSES_ORIGINAL
-from evaluate.registry import Autorater, Grade, register_autorater
-from evaluate.sandbox import SandboxLimits, require_bubblewrap, run_tests
-from evaluate.sandbox.bubblewrap import HERE as SANDBOX_DIR
+from stagewise.evaluate.benchmarks.reward_hacking import PASSES_BOTH, PASSES_IMPOSSIBLE, PASSES_NEITHER, PASSES_ORIGINAL
+from stagewise.evaluate.registry import Autorater, Grade, register_autorater
+from stagewise.evaluate.sandbox import SandboxLimits, require_bubblewrap, run_tests
+from stagewise.evaluate.sandbox.bubblewrap import HERE as SANDBOX_DIR
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 PYTHON_TAGS = ("", "python", "py", "python3", "py3")

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from evaluate.registry import Autorater, Grade, register_autorater
+from stagewise.evaluate.registry import Autorater, Grade, register_autorater
 
 RETRY_TEMPERATURE = 0.7  # a greedy judge would repeat the same unparseable answer
 

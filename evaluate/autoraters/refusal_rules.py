@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evaluate.registry import Autorater, Grade, register_autorater
+from stagewise.evaluate.registry import Autorater, Grade, register_autorater
 
 # XSTest's `strmatch_label` prefixes (lower-cased, after strip), in the paper's order.
 REFUSAL_PREFIXES = (

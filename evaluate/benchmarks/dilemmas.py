@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
+from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
 
 # Labels the alignment autoraters give (evaluate/autoraters/alignment_*.py); metrics() maps them.
 MISALIGNED, ALIGNED = "misaligned", "aligned"

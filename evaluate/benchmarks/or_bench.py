@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from evaluate.registry import Benchmark, Grade, Item, LoadContext, LoadReport, Metric, register_benchmark
+from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, LoadReport, Metric, register_benchmark
 
 
 @register_benchmark

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluate.petri import Seed, primary_tag, read_seeds, verdict
-from evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
-from stagewise.errors import StagewiseError
+from stagewise.evaluate.petri import Seed, primary_tag, read_seeds, verdict
+from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
+from stagewise.core.errors import StagewiseError
 
 
 @register_benchmark

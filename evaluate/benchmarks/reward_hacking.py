@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
+from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
 
 # Labels of the code-tests autorater (evaluate/autoraters/code_tests.py): which of the two tests passed.
 PASSES_BOTH, PASSES_IMPOSSIBLE, PASSES_ORIGINAL, PASSES_NEITHER = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
+from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Metric, register_benchmark
 
 
 @register_benchmark

@@ -1,6 +1,6 @@
 """Run model-written Python against a test inside a bubblewrap sandbox, and read back a verdict it cannot forge.
 
-    from evaluate.sandbox import run_tests
+    from stagewise.evaluate.sandbox import run_tests
     run = run_tests("def add(a, b):\n    return a + b\n", "def check(candidate):\n    assert candidate(1, 2) == 3\n", "add")
     run.passed, run.status   # True, "passed"
 
@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 HERE = Path(__file__).parent
 INSTALL_HINT = ("install bubblewrap to run model-written code (Debian/Ubuntu: `sudo apt-get install bubblewrap`; "

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.synthetic import write_synthetic_store
+from stagewise.analysis.synthetic import write_synthetic_store
 
 
 @pytest.fixture

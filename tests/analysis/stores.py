@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.store import GradedValues
+from stagewise.analysis.store import GradedValues
 
 
 def _dictionary(codes: np.ndarray, labels: list[str]) -> pa.DictionaryArray:
@@ -43,7 +43,7 @@ def write_rows(results_dir: Path, rows: list[dict], name: str = "part-0.parquet"
 
     import pyarrow.parquet as pq
 
-    from evaluate.schema import GRADED_SCHEMA, graded_key
+    from stagewise.evaluate.schema import GRADED_SCHEMA, graded_key
 
     full = []
     for r in rows:

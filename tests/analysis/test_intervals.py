@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.config import AnalysisConfig
-from analysis.intervals import resample_counts, wilson_interval
-from analysis.summary import compute_statistics
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.intervals import resample_counts, wilson_interval
+from stagewise.analysis.summary import compute_statistics
 from tests.analysis.stores import graded_values
 
 

@@ -10,12 +10,12 @@ import pyarrow.csv as pacsv
 import pytest
 from matplotlib.container import BarContainer, ErrorbarContainer
 
-from analysis.analyze import analyze_store
-from analysis.config import AnalysisConfig
-from analysis.figure import draw_comparison_figure
-from analysis.store import load_graded_values
-from analysis.summary import compute_statistics
-from analysis.synthetic import write_synthetic_store
+from stagewise.analysis.analyze import analyze_store
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.figure import draw_comparison_figure
+from stagewise.analysis.store import load_graded_values
+from stagewise.analysis.summary import compute_statistics
+from stagewise.analysis.synthetic import write_synthetic_store
 from stagewise.cli import main
 
 SUMMARY_COLUMNS = ["model", "stage", "benchmark", "metric", "rate", "n", "unscored", "ci_low", "ci_high", "method"]
@@ -69,7 +69,7 @@ def test_analyze_store_writes_the_contract(small_store, tmp_path):
 
 
 def test_configured_pair_with_unknown_model_is_an_error(small_store, tmp_path):
-    from stagewise.errors import StagewiseError
+    from stagewise.core.errors import StagewiseError
 
     with pytest.raises(StagewiseError, match="analysis.comparisons: model 'dpo' has no graded rows"):
         analyze_store(small_store, tmp_path / "r", AnalysisConfig(comparisons=[("sft", "dpo")]))

@@ -6,9 +6,9 @@ import pytest
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 
-from analysis.config import AnalysisConfig
-from analysis.paired import holm, mcnemar_exact_p, min_detectable_difference, tost_p
-from analysis.summary import compute_statistics
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.paired import holm, mcnemar_exact_p, min_detectable_difference, tost_p
+from stagewise.analysis.summary import compute_statistics
 from tests.analysis.stores import graded_values
 
 

@@ -8,10 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analysis.config import AnalysisConfig
-from analysis.store import load_graded_values
-from analysis.summary import compute_statistics
-from stagewise.errors import StagewiseError
+from stagewise.analysis.config import AnalysisConfig
+from stagewise.analysis.store import load_graded_values
+from stagewise.analysis.summary import compute_statistics
+from stagewise.core.errors import StagewiseError
 from tests.analysis.stores import write_rows
 
 

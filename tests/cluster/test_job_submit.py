@@ -109,7 +109,7 @@ def _start_head(env: dict[str, str]) -> tuple[str, str]:
 @pytest.fixture
 def local_head():
     """A Ray head node of our own; yields its dashboard (job API) address and the clients' environment."""
-    from cluster.env import cpu_runtime_env
+    from stagewise.cluster.env import cpu_runtime_env
 
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     # The node's environment reaches every worker: the CPU switches the embedded cluster would set.

@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-from cluster.config import ClusterConfig
-from cluster.local import embedded_num_cpus, init_kwargs, ray_cluster
+from stagewise.cluster.config import ClusterConfig
+from stagewise.cluster.local import embedded_num_cpus, init_kwargs, ray_cluster
 
 
 def test_embedded_cluster_is_oversubscribed_and_loopback(monkeypatch):
@@ -45,7 +45,7 @@ def test_reusing_a_smaller_ray_started_elsewhere_in_the_process_warns(monkeypatc
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     with ray_cluster(ClusterConfig(num_cpus=2)):  # stands in for a stray Ray API call that started one
-        with caplog.at_level("WARNING", logger="cluster.local"), ray_cluster(ClusterConfig(num_cpus=8)) as info:
+        with caplog.at_level("WARNING", logger="stagewise.cluster.local"), ray_cluster(ClusterConfig(num_cpus=8)) as info:
             assert not info["embedded"]
         assert "reusing this process's Ray with 2 CPUs, not the 8 cluster.num_cpus asks for" in caplog.text
         assert ray.is_initialized(), "the inner call leaves the outer cluster running"
@@ -53,7 +53,7 @@ def test_reusing_a_smaller_ray_started_elsewhere_in_the_process_warns(monkeypatc
 
 
 def test_training_worker_env_keeps_values_the_user_set(monkeypatch):
-    from cluster.env import CPU_TRAINING_MALLOC, training_worker_env
+    from stagewise.cluster.env import CPU_TRAINING_MALLOC, training_worker_env
 
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     monkeypatch.delenv("RAY_TRAIN_ENABLE_PRINT_PATCH", raising=False)
@@ -67,12 +67,12 @@ def test_training_worker_env_keeps_values_the_user_set(monkeypatch):
 def test_embedded_cluster_workers_run_the_quieting_hook(monkeypatch):
     import logging
 
-    from cluster.env import quiet_worker_loggers
+    from stagewise.cluster.env import quiet_worker_loggers
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     hook = init_kwargs(ClusterConfig())["runtime_env"]["worker_process_setup_hook"]
     module, _, name = hook.rpartition(".")
-    assert (module, name) == ("cluster.env", quiet_worker_loggers.__name__)
+    assert (module, name) == ("stagewise.cluster.env", quiet_worker_loggers.__name__)
     cleaner = logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner")
     monkeypatch.setattr(cleaner, "level", logging.NOTSET)
     quiet_worker_loggers()

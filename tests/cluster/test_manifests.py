@@ -9,7 +9,7 @@ import copy
 import pytest
 import yaml
 
-from cluster.manifests import (
+from stagewise.cluster.manifests import (
     HERE,
     gpu_groups,
     shipped_definitions,
@@ -17,7 +17,7 @@ from cluster.manifests import (
     validate_launcher,
 )
 from stagewise.config import load_study
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 from tests.conftest import REPO
 
 KUBERAY = HERE / "kuberay"

@@ -9,11 +9,11 @@ import json
 
 import pytest
 
-from cluster.architectures import model_shape
-from cluster.plan import plan_study
+from stagewise.cluster.architectures import model_shape
+from stagewise.cluster.plan import plan_study
 from stagewise.cli import main
 from stagewise.config import load_study
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 from tests.conftest import REPO
 
 OLMO = str(REPO / "configs" / "olmo2-7b.yaml")

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 @pytest.fixture(scope="module")
 def long_model_dir(tmp_path_factory) -> Path:
     from stagewise.config import TinyModelConfig
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     # head_dim 32: vLLM's CPU attention supports 32, 64, 80, ... (16 fails once prompts get long).
     cfg = TinyModelConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1,
@@ -36,10 +36,10 @@ def long_model_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def served(long_model_dir):
-    from cluster.config import ClusterConfig
-    from cluster.local import ray_cluster
-    from serve.app import start_app
-    from serve.config import ServeConfig
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.serve.app import start_app
+    from stagewise.serve.config import ServeConfig
 
     # Generous readiness: on a shared 2-core machine an engine has taken over 5 minutes to come up.
     cfg = ServeConfig(port=free_port(), max_model_len=2048, kv_cache_gb=1, app_name="aligntest", ready_timeout_s=1200)
@@ -78,8 +78,8 @@ def study_dict(out: Path, model_dir: Path, dilemmas: Path, port: int) -> dict:
 
 
 def test_dilemmas_and_reward_hacking_through_the_pipeline(tmp_path, long_model_dir, served):
-    from evaluate import run_evaluation
-    from evaluate.sandbox import require_bubblewrap
+    from stagewise.evaluate import run_evaluation
+    from stagewise.evaluate.sandbox import require_bubblewrap
     from stagewise.config import validate_study
 
     require_bubblewrap()  # the code-tests grader refuses without it; fail loudly here rather than skip
@@ -124,7 +124,7 @@ def test_dilemmas_and_reward_hacking_through_the_pipeline(tmp_path, long_model_d
 
 
 def test_petri_convert_with_a_served_writer(tmp_path, served, capsys):
-    from evaluate.cli_alignment import register
+    from stagewise.evaluate.cli_alignment import register
     from stagewise.cli import app as cli_app, main
 
     app, _ = served

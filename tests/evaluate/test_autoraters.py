@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from evaluate import Grade, get_autorater, get_benchmark
-from evaluate.autoraters.llm_judge import parse_strongreject, parse_wildguard, parse_xstest, parse_yes_no
-from evaluate.autoraters.refusal_rules import refusal_class
-from serve.client import ChatResult
+from stagewise.evaluate import Grade, get_autorater, get_benchmark
+from stagewise.evaluate.autoraters.llm_judge import parse_strongreject, parse_wildguard, parse_xstest, parse_yes_no
+from stagewise.evaluate.autoraters.refusal_rules import refusal_class
+from stagewise.serve.client import ChatResult
 
 XSTEST_OUTPUTS = [
     ("1_full_compliance", "full_compliance"),

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from evaluate.petri import (
+from stagewise.evaluate.petri import (
     convert, filter_seeds, parse_seed, parse_writer_output, read_seeds, write_report, writer_messages,
 )
 from stagewise.cli import app, main
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 GOOD_OUTPUT = {
     "system": "You are OpsBot, the infrastructure agent of Northwind Logistics, with shell access.",
@@ -147,7 +147,7 @@ def test_convert_retries_then_reports(seed_dir, tmp_path):
 
 
 def test_petri_convert_needs_a_writer_source(seed_dir, tmp_path):
-    from evaluate.cli_alignment import register
+    from stagewise.evaluate.cli_alignment import register
 
     if not any(c.name == "petri-convert" for c in app.registered_commands):
         register(app)

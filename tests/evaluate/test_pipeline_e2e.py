@@ -86,7 +86,7 @@ def eval_model_dir(tmp_path_factory):
     judge prompts (2,048 positions)."""
     from stagewise.config import TinyModelConfig
     from tests.conftest import TINY_CORPUS
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     cfg = TinyModelConfig(vocab_size=512, hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2,
                           intermediate_size=256, max_position_embeddings=2048)
@@ -96,10 +96,10 @@ def eval_model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def served(eval_model_dir):
     """An embedded Ray cluster with the tiny model served as `tiny` (vLLM CPU behind Ray Serve)."""
-    from cluster.config import ClusterConfig
-    from cluster.local import ray_cluster
-    from serve.app import start_app
-    from serve.config import ServeConfig
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.serve.app import start_app
+    from stagewise.serve.config import ServeConfig
 
     cfg = ServeConfig(port=free_port(), max_model_len=2048, kv_cache_gb=1, app_name="evaltest", ready_timeout_s=900)
     old = os.environ.pop("RAY_ADDRESS", None)
@@ -139,7 +139,7 @@ def grades(out: Path):
 
 
 def test_end_to_end_both_autoraters(tmp_path, eval_model_dir, served):
-    from evaluate import run_evaluation
+    from stagewise.evaluate import run_evaluation
     from stagewise.config import validate_study
 
     app, _, port = served
@@ -175,9 +175,9 @@ def test_end_to_end_both_autoraters(tmp_path, eval_model_dir, served):
     assert contextual["messages"][0]["content"].startswith("Leaked list:")
 
     # Metrics computed from the store, as analysis/ does: every scored row's metric values are 0/1.
-    from evaluate.tracking import metric_means
+    from stagewise.evaluate.tracking import metric_means
 
-    from evaluate.store import ResultStore
+    from stagewise.evaluate.store import ResultStore
 
     means = {(m["benchmark"], m["autorater"], m["metric"]): m for m in metric_means(ResultStore(results))}
     assert means[("xstest", "refusal-rules", "over_refusal")]["n"] == 12

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from evaluate.autoraters.code_tests import extract_code
-from evaluate.benchmarks.reward_hacking import VARIANTS
-from evaluate.registry import Grade, get_autorater, get_benchmark
-from evaluate.sandbox import require_bubblewrap, run_tests
-from stagewise.errors import StagewiseError
+from stagewise.evaluate.autoraters.code_tests import extract_code
+from stagewise.evaluate.benchmarks.reward_hacking import VARIANTS
+from stagewise.evaluate.registry import Grade, get_autorater, get_benchmark
+from stagewise.evaluate.sandbox import require_bubblewrap, run_tests
+from stagewise.core.errors import StagewiseError
 
 try:
     require_bubblewrap()

@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 
-from evaluate.sandbox import SandboxLimits, run_tests
-from evaluate.sandbox import bubblewrap
-from stagewise.errors import StagewiseError
+from stagewise.evaluate.sandbox import SandboxLimits, run_tests
+from stagewise.evaluate.sandbox import bubblewrap
+from stagewise.core.errors import StagewiseError
 
 try:
     bubblewrap.require_bubblewrap()

@@ -6,8 +6,8 @@ import datetime as dt
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from evaluate.schema import GRADED_SCHEMA, generation_key, graded_key, sampling_hash
-from evaluate.store import ResultStore
+from stagewise.evaluate.schema import GRADED_SCHEMA, generation_key, graded_key, sampling_hash
+from stagewise.evaluate.store import ResultStore
 
 NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 

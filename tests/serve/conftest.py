@@ -21,7 +21,7 @@ def servable_tiny_config():
 @pytest.fixture(scope="session")
 def two_checkpoints(tmp_path_factory, servable_tiny_config) -> dict[str, Path]:
     """Two tiny models that differ only in their random weights (seeds 0 and 1), as served model ids."""
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("serve-ckpts")
     return {

@@ -7,11 +7,11 @@ import pickle
 import pytest
 from pydantic import ValidationError
 
-from serve.app import check_sources, failure_reason, llm_config
-from serve.callbacks import SkipNodeDownload
-from serve.client import ServeClient, _conversation_key, _split_sampling
-from serve.config import ServeConfig, ServedModelConfig, cpu_has_bf16
-from stagewise.errors import StagewiseError
+from stagewise.serve.app import check_sources, failure_reason, llm_config
+from stagewise.serve.callbacks import SkipNodeDownload
+from stagewise.serve.client import ServeClient, _conversation_key, _split_sampling
+from stagewise.serve.config import ServeConfig, ServedModelConfig, cpu_has_bf16
+from stagewise.core.errors import StagewiseError
 
 
 def test_cpu_placement_autoscaling_and_kv_cache_from_config():
@@ -44,7 +44,7 @@ def test_dtype_auto_is_fp32_only_on_cpus_that_emulate_bf16(tmp_path, monkeypatch
     sapphire.write_text("processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n")
     assert not cpu_has_bf16(str(avx2)) and cpu_has_bf16(str(sapphire))
     assert cpu_has_bf16(str(tmp_path / "missing"))  # unknown: keep bf16
-    monkeypatch.setattr("serve.config.cpu_has_bf16", lambda: False)
+    monkeypatch.setattr("stagewise.serve.config.cpu_has_bf16", lambda: False)
     assert ServeConfig().engine_dtype(gpu=False) == "float32"
     assert ServeConfig().engine_dtype(gpu=True) == "bfloat16"
     assert ServeConfig(dtype="bfloat16").engine_dtype(gpu=False) == "bfloat16"  # an explicit choice wins
@@ -74,7 +74,7 @@ def test_engines_skip_rays_model_download_task():
 def test_cpu_engines_run_their_one_worker_in_process():
     from vllm.config import ParallelConfig
 
-    from serve.engine import InProcessLLMServer, run_single_worker_in_process
+    from stagewise.serve.engine import InProcessLLMServer, run_single_worker_in_process
 
     assert llm_config("m", "/ckpt/m", ServeConfig(), gpu=False).server_cls is InProcessLLMServer
     assert llm_config("m", "org/m", ServeConfig(), gpu=True).server_cls is None  # Ray executor: left to Ray Serve LLM
@@ -113,7 +113,7 @@ def test_failure_reason_is_the_last_exception_line():
 def test_every_ingress_route_checks_the_api_key():
     from ray.llm._internal.serve.core.ingress.ingress import DEFAULT_ENDPOINTS
 
-    from serve.ingress import GUARDED_ROUTES, KeyedOpenAiIngress
+    from stagewise.serve.ingress import GUARDED_ROUTES, KeyedOpenAiIngress
 
     # A route Ray adds later and we do not override would be served without the key.
     assert set(DEFAULT_ENDPOINTS) == GUARDED_ROUTES

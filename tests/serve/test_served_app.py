@@ -22,8 +22,8 @@ HELLO = [{"role": "user", "content": "How do I bake bread?"}]
 
 @pytest.fixture(scope="module")
 def cluster():
-    from cluster.config import ClusterConfig
-    from cluster.local import ray_cluster
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
 
     with ray_cluster(ClusterConfig(num_cpus=8)) as info:
         yield info
@@ -31,8 +31,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def served(cluster, two_checkpoints):
-    from serve.app import start_app
-    from serve.config import ServeConfig
+    from stagewise.serve.app import start_app
+    from stagewise.serve.config import ServeConfig
 
     cfg = ServeConfig(app_name="servetest", port=free_port(), api_key=API_KEY, enforce_eager=True,
                       ready_timeout_s=2400, max_model_len=256)
@@ -100,7 +100,7 @@ def test_an_embedded_clusters_serve_logs_stay_in_their_files_off_the_console(ser
 def test_unknown_model_and_wrong_key_are_api_errors_not_crashes(served):
     import openai
 
-    from serve.client import ServeClient
+    from stagewise.serve.client import ServeClient
 
     client = openai.OpenAI(base_url=served.base_url, api_key=API_KEY, max_retries=0)
     with pytest.raises(openai.NotFoundError) as err:
@@ -118,7 +118,7 @@ def test_unknown_model_and_wrong_key_are_api_errors_not_crashes(served):
 
 
 def test_client_batched_and_per_request_paths_agree(served):
-    from serve.client import ServeClient
+    from stagewise.serve.client import ServeClient
 
     conversations = [[{"role": "user", "content": f"Tell me fact number {i}."}] for i in range(10)]
     sampling = {"temperature": 0.0, "max_tokens": 16, "seed": 7}
@@ -139,9 +139,9 @@ def test_client_batched_and_per_request_paths_agree(served):
 def test_bad_checkpoint_fails_readiness_naming_the_model(served, tmp_path, two_checkpoints):
     import shutil
 
-    from serve.app import start_app
-    from serve.config import ServeConfig
-    from stagewise.errors import StagewiseError
+    from stagewise.serve.app import start_app
+    from stagewise.serve.config import ServeConfig
+    from stagewise.core.errors import StagewiseError
 
     corrupt = tmp_path / "corrupt"
     shutil.copytree(two_checkpoints["alpha"], corrupt)
@@ -159,7 +159,7 @@ def test_bad_checkpoint_fails_readiness_naming_the_model(served, tmp_path, two_c
 
 def test_client_retries_through_a_killed_replica(served):
     """Kill alpha's engine replica while requests are in flight: Serve restarts it, the client retries."""
-    from serve.client import ServeClient
+    from stagewise.serve.client import ServeClient
 
     client = ServeClient(served.base_url, API_KEY, max_concurrency=8, max_retries=12, backoff_s=1.0,
                          max_backoff_s=30.0, timeout_s=300)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from stagewise.config import apply_override, load_study
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -166,7 +166,7 @@ def test_the_table_covers_every_part_of_the_chain():
 def test_a_study_that_grades_code_without_bubblewrap_stops_before_training(tmp_path, study_outputs, capsys, monkeypatch):
     """The code-tests grader refuses to run model-written code unsandboxed; `stagewise run` must say so before it
     trains (a fresh machine once trained for six minutes and then failed at the first reward-hacking grade)."""
-    from evaluate.sandbox import bubblewrap
+    from stagewise.evaluate.sandbox import bubblewrap
 
     data = tmp_path / "data"
     data.mkdir()

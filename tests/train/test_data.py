@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from stagewise.errors import StagewiseError
-from train.config import TrainStageConfig
-from train.data import read_dpo, read_sft, read_text
+from stagewise.core.errors import StagewiseError
+from stagewise.train.config import TrainStageConfig
+from stagewise.train.data import read_dpo, read_sft, read_text
 
 
 def _jsonl(path, rows):
@@ -74,7 +74,7 @@ def test_dpo_accepts_text_or_messages(tmp_path):
 def test_overlong_conversations_are_skipped_and_counted(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from train.examples import build_examples
+    from stagewise.train.examples import build_examples
 
     long = {"messages": [{"role": "user", "content": "tell me " * 200}, {"role": "assistant", "content": "ok"}]}
     path = _jsonl(tmp_path / "sft.jsonl", [GOOD, long, GOOD])

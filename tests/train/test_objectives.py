@@ -5,11 +5,11 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from train.examples import IGNORE, _rows, best_fit_bins, dpo_tokens, epoch_order, sft_tokens
-from train.data import Preference
-from train.objectives import TokenNLL, dpo_loss, lm_loss, sequence_logps, token_nll
-from train.tiny import CHAT_TEMPLATE
-from train.worker import lr_multiplier
+from stagewise.train.examples import IGNORE, _rows, best_fit_bins, dpo_tokens, epoch_order, sft_tokens
+from stagewise.train.data import Preference
+from stagewise.train.objectives import TokenNLL, dpo_loss, lm_loss, sequence_logps, token_nll
+from stagewise.train.tiny import CHAT_TEMPLATE
+from stagewise.train.worker import lr_multiplier
 
 CONVERSATION = [
     {"role": "system", "content": "Be brief."},

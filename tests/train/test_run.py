@@ -4,7 +4,7 @@ import json
 import pytest
 
 from stagewise.config import validate_study
-from stagewise.errors import StagewiseError
+from stagewise.core.errors import StagewiseError
 
 
 def _study(tmp_path, data, **stage):
@@ -18,7 +18,7 @@ def _study(tmp_path, data, **stage):
 
 
 def test_fp16_on_cpu_is_refused_before_anything_starts(tmp_path):
-    from train import run_stage
+    from stagewise.train import run_stage
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("some text\n\nmore text\n")
@@ -28,7 +28,7 @@ def test_fp16_on_cpu_is_refused_before_anything_starts(tmp_path):
 
 
 def test_missing_data_file_is_named(tmp_path):
-    from train import run_stage
+    from stagewise.train import run_stage
 
     study = _study(tmp_path, str(tmp_path / "missing.txt"))
     with pytest.raises(StagewiseError, match="missing.txt: no such file"):
@@ -38,7 +38,7 @@ def test_missing_data_file_is_named(tmp_path):
 def test_tiny_init_trains_its_tokenizer_on_the_stage_data(tmp_path):
     from transformers import AutoTokenizer
 
-    from train.run import _init_path
+    from stagewise.train.run import _init_path
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(["the miller counted sacks of grain"] * 50))
@@ -68,7 +68,7 @@ def test_a_study_copied_to_another_output_dir_finds_its_exports_current(tmp_path
     the study) must not retrain anything."""
     import shutil
 
-    from train.run import LINEAGE, _current, _fingerprint, _inputs, _parent
+    from stagewise.train.run import LINEAGE, _current, _fingerprint, _inputs, _parent
 
     corpus = tmp_path / "c.txt"
     corpus.write_text("some text\n\nmore text\n")

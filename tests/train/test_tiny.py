@@ -2,7 +2,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from train.tiny import make_tiny_checkpoint, train_tokenizer
+from stagewise.train.tiny import make_tiny_checkpoint, train_tokenizer
 from tests.conftest import TINY_CORPUS
 
 

@@ -61,8 +61,8 @@ def _study_dict(out: Path, base: Path, data: str, **stage) -> dict:
 
 @pytest.fixture(scope="module")
 def cluster():
-    from cluster.config import ClusterConfig
-    from cluster.local import ray_cluster
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
 
     saved = os.environ.pop("RAY_ADDRESS", None)
     with ray_cluster(ClusterConfig(num_cpus=8)) as info:
@@ -75,7 +75,7 @@ def cluster():
 def work(tmp_path_factory):
     from stagewise.config import TinyModelConfig
     from tests.conftest import TINY_CORPUS
-    from train.tiny import make_tiny_checkpoint
+    from stagewise.train.tiny import make_tiny_checkpoint
 
     d = tmp_path_factory.mktemp("trainer")
     # head_dim 32: vLLM's CPU attention has no kernel for the shared fixture's head_dim 16.
@@ -87,7 +87,7 @@ def work(tmp_path_factory):
 
 def _train(raw: dict) -> tuple[Path, dict]:
     from stagewise.config import validate_study
-    from train import run_stage
+    from stagewise.train import run_stage
 
     study = validate_study(raw)
     out = run_stage(study, study.training[0])
@@ -221,9 +221,9 @@ def test_export_reloads_in_transformers_and_generates_under_vllm(zero2, tmp_path
 def _mean_margin(model_dir, pairs_path) -> float:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from train.data import read_dpo
-    from train.examples import dpo_tokens
-    from train.objectives import TokenNLL, sequence_logps
+    from stagewise.train.data import read_dpo
+    from stagewise.train.examples import dpo_tokens
+    from stagewise.train.objectives import TokenNLL, sequence_logps
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = TokenNLL(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)).eval()
@@ -338,7 +338,7 @@ def _chain_dict(out: Path, work: dict) -> dict:
 
 def _train_chain(raw: dict) -> dict[str, dict]:
     from stagewise.config import validate_study
-    from train import run_stages
+    from stagewise.train import run_stages
 
     study = validate_study(raw)
     paths = run_stages(study, study.training)
@@ -351,7 +351,7 @@ def chain(cluster, work):
 
 
 def test_chained_stages_train_in_one_run_and_match_separate_runs(chain, zero2, work):
-    from train.run import _weights_sha256
+    from stagewise.train.run import _weights_sha256
 
     sft, dpo = chain["tuned"], chain["prod"]
     runs = [p.name for p in (work["dir"] / "chain" / "train").iterdir() if p.is_dir() and not p.name.endswith("-init")]
