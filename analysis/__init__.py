@@ -15,7 +15,6 @@ from stagewise.analysis.config import AnalysisConfig
 
 _EXPORTS = {
     "analyze_store": "stagewise.analysis.analyze",
-    "analyze_study": "stagewise.analysis.analyze",
     "AnalysisOutputs": "stagewise.analysis.analyze",
     "load_graded_values": "stagewise.analysis.store",
     "GradedValues": "stagewise.analysis.store",
@@ -37,14 +36,14 @@ _EXPORTS = {
 }
 __all__ = [
     "AnalysisConfig", "AnalysisOutputs", "COMPARISON_SCHEMA", "GradedValues", "SUMMARY_SCHEMA", "Statistics",
-    "analyze_store", "analyze_study", "build_comparison_report", "compute_statistics", "draw_comparison_figure",
+    "analyze_store", "build_comparison_report", "compute_statistics", "draw_comparison_figure",
     "holm", "load_graded_values", "log_study", "mcnemar_exact_p", "min_detectable_difference", "save_figure",
     "tost_p", "wilson_interval", "write_report", "write_synthetic_store",
 ]
 assert sorted(__all__) == sorted(["AnalysisConfig", *_EXPORTS])
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load lazily below
-    from stagewise.analysis.analyze import AnalysisOutputs, analyze_store, analyze_study
+    from stagewise.analysis.analyze import AnalysisOutputs, analyze_store
     from stagewise.analysis.figure import draw_comparison_figure, save_figure
     from stagewise.analysis.intervals import wilson_interval
     from stagewise.analysis.paired import holm, mcnemar_exact_p, min_detectable_difference, tost_p

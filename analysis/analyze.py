@@ -2,7 +2,7 @@
 
     outputs = analyze_store("runs/demo/results", "runs/demo/report", AnalysisConfig(),
                             model_order=["base", "sft", "production"], study_name="demo")
-    outputs = analyze_study(load_study("configs/demo.yaml"))   # the same, from a study config
+    outputs = stagewise.run.analyze(load_study("configs/demo.yaml"))   # the same, for a study (study layer)
 
 Writes into `report_dir`: summary.csv (model x benchmark x metric), comparisons.csv (pair x benchmark x
 metric), disagreements.csv, figure.png/svg, report.md/html; then, if `wandb_settings` is given and its
@@ -50,17 +50,6 @@ class AnalysisOutputs:
 
     def __str__(self) -> str:
         return str(self.report_md.parent)
-
-
-def analyze_study(study, output_dir: str | Path | None = None) -> AnalysisOutputs:
-    """`analyze_store` for a `stagewise.config.Study`: its store, report dir, models, stages, W&B settings.
-
-    `output_dir` overrides `study.output_dir` (a study directory that was moved or copied).
-    """
-    out = Path(output_dir if output_dir is not None else study.output_dir)
-    return analyze_store(out / "results", out / "report", study.analysis,
-                         model_order=[m.id for m in study.models], stages={m.id: m.stage for m in study.models},
-                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out)
 
 
 def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: AnalysisConfig | None = None, *,

@@ -40,7 +40,7 @@ def conversations(n: int) -> list[list[dict[str, str]]]:
 
 
 def make_model(out: Path) -> Path:
-    from stagewise.config import TinyModelConfig
+    from stagewise.train.config import TinyModelConfig
     from stagewise.train.tiny import make_tiny_checkpoint
 
     corpus = [m[0]["content"] for m in conversations(150)] * 4
@@ -136,12 +136,12 @@ def bench_pipeline(model_dir: Path, n: int, samples: int, max_tokens: int, tmp: 
     with ray_cluster(ClusterConfig()):
         served = start_app({"tiny": str(model_dir)}, cfg)
         for endpoint in endpoints:
-            run_evaluation(study(tmp / f"warm-{endpoint}", 16, endpoint), served, progress=False)
+            run_evaluation((s := study(tmp / f"warm-{endpoint}", 16, endpoint)).evaluation, s.context(), served, progress=False)
         for r in range(repeats):
             for endpoint in endpoints:
                 out = tmp / f"timed-{endpoint}-{r}"  # a fresh store each time: nothing is resumed
                 start = time.perf_counter()
-                results_dir = run_evaluation(study(out, n, endpoint, samples), served, progress=False)
+                results_dir = run_evaluation((s := study(out, n, endpoint, samples)).evaluation, s.context(), served, progress=False)
                 wall = time.perf_counter() - start
                 stamps = ds.dataset(results_dir / "grades", format="parquet").to_table(columns=["created_at"])
                 graded = stamps.num_rows

@@ -49,7 +49,7 @@ def make_prompts(n: int) -> list[str]:
 
 
 def make_model(out: Path) -> Path:
-    from stagewise.config import TinyModelConfig
+    from stagewise.train.config import TinyModelConfig
     from tests.conftest import TINY_CORPUS
     from stagewise.train.tiny import make_tiny_checkpoint
 

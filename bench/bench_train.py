@@ -88,7 +88,7 @@ def trainer_run(out: Path, model_dir: Path, data: str, steps: int, batch: int, m
         "wandb": {"mode": "disabled"},
     })
     t0 = time.perf_counter()
-    path = run_stage(study, study.training[0])
+    path = run_stage(study.training[0], study.context(), study.tiny)
     total = time.perf_counter() - t0
     m = json.loads((path / "stagewise.json").read_text())["metrics"]
     return {"tokens_per_s": m["tokens_per_s"], "step_s": m["step_s_median"], "startup_s": total - m["wall_s"],
@@ -106,7 +106,7 @@ def main() -> None:
 
     from stagewise.cluster.config import ClusterConfig
     from stagewise.cluster.local import ray_cluster
-    from stagewise.config import TinyModelConfig
+    from stagewise.train.config import TinyModelConfig
     from stagewise.train.data import texts_for_tokenizer
     from stagewise.train.tiny import make_tiny_checkpoint
 

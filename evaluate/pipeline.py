@@ -1,7 +1,6 @@
 """Evaluate a study's served models: items -> policy actors -> grader actors -> result store, on Ray Data.
 
-    with ray_cluster(study.cluster), serve_study(study) as served:
-        results_dir = run_evaluation(study, served)
+    results_dir = run_evaluation(study.evaluation, study.context(), served)   # inside a Ray cluster, models served
 
 What is already stored is never redone: the driver compares the keys a study asks for (model x benchmark
 item x sample x sampling x autorater version) with the store, sends items without a generation through the
@@ -26,9 +25,10 @@ from stagewise.evaluate.store import ResultStore
 from stagewise.core.errors import StagewiseError
 
 if TYPE_CHECKING:
+    from stagewise.core.context import ModelRef, RunContext
+    from stagewise.evaluate.config import EvalConfig
     from stagewise.serve.app import ServedApp
     from stagewise.serve.client import ServeClient
-    from stagewise.config import Study
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +46,30 @@ class Work:
     excluded: dict[str, dict[str, int]] = field(default_factory=dict)  # benchmark -> reason -> count
 
 
-def results_dir(study: "Study") -> Path:
-    return Path(study.output_dir) / "results"
+def results_dir(ctx: "RunContext") -> Path:
+    return Path(ctx.output_dir) / "results"
 
 
-def resolved_sampling(study: "Study") -> dict[str, Any]:
-    s = study.evaluation.sampling
+def evaluated_models(cfg: "EvalConfig", ctx: "RunContext") -> dict[str, "ModelRef"]:
+    """The models a study evaluates: those `evaluation.models` names, else every policy model, in study order."""
+    chosen = cfg.models or [mid for mid, m in ctx.models.items() if m.role == "policy"]
+    return {mid: ctx.models[mid] for mid in chosen}
+
+
+def judge_models(cfg: "EvalConfig") -> list[str]:
+    """Served model ids the configured LLM-judge autoraters call."""
+    return sorted({a.judge_model for a in cfg.autoraters if a.kind == "llm_judge" and a.judge_model})
+
+
+def resolved_sampling(cfg: "EvalConfig", seed: int) -> dict[str, Any]:
+    s = cfg.sampling
     return {"temperature": s.temperature, "top_p": s.top_p, "max_tokens": s.max_tokens,
-            "seed": study.seed if s.seed is None else s.seed}
+            "seed": seed if s.seed is None else s.seed}
 
 
-def autorater_settings(study: "Study") -> dict[str, dict[str, Any]]:
+def autorater_settings(cfg: "EvalConfig") -> dict[str, dict[str, Any]]:
     """Autorater name -> constructor kwargs, checked against the registry."""
-    configs = [a.model_dump() for a in study.evaluation.autoraters] or list(DEFAULT_AUTORATERS)
+    configs = [a.model_dump() for a in cfg.autoraters] or list(DEFAULT_AUTORATERS)
     out = {}
     for a in configs:
         rater = get_autorater(a["name"])  # unknown names fail here with the registered list
@@ -68,7 +79,7 @@ def autorater_settings(study: "Study") -> dict[str, dict[str, Any]]:
     return out
 
 
-def benchmark_raters(study: "Study", bench: Benchmark, configured: list[str], settings: dict[str, dict]) -> list[str]:
+def benchmark_raters(bench: Benchmark, configured: list[str], settings: dict[str, dict]) -> list[str]:
     """The autoraters that grade a benchmark: those named for it, or every configured one that fits it."""
     if configured:
         return configured
@@ -81,53 +92,53 @@ def benchmark_raters(study: "Study", bench: Benchmark, configured: list[str], se
     return fitting
 
 
-def check_inputs(study: "Study") -> None:
+def check_inputs(cfg: "EvalConfig") -> None:
     """Read every benchmark file and resolve every autorater as the run will, before any cluster starts."""
-    settings = autorater_settings(study)
+    settings = autorater_settings(cfg)
     used: set[str] = set()
-    for bcfg in study.evaluation.benchmarks:
+    for bcfg in cfg.benchmarks:
         bench = get_benchmark(bcfg.name)
         bench.read(bcfg.path, bcfg.limit)
-        used.update(benchmark_raters(study, bench, bcfg.autoraters, settings))
+        used.update(benchmark_raters(bench, bcfg.autoraters, settings))
     for name in sorted(used):
         get_autorater(name, **settings.get(name, {})).check()
 
 
-def plan(study: "Study", store: ResultStore) -> Work:
+def plan(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> Work:
     """Compare what the study asks for with what the store holds."""
-    settings = autorater_settings(study)
+    settings = autorater_settings(cfg)
     raters: dict[str, Autorater] = {n: get_autorater(n, **kw) for n, kw in settings.items()}
-    sampling = resolved_sampling(study)
+    sampling = resolved_sampling(cfg, ctx.seed)
     samp_json, samp_hash = json.dumps(sampling, sort_keys=True), sampling_hash(sampling)
-    models = study.policy_models()
+    models = evaluated_models(cfg, ctx)
     work = Work()
-    for bcfg in study.evaluation.benchmarks:
+    for bcfg in cfg.benchmarks:
         bench = get_benchmark(bcfg.name)
         report = bench.read(bcfg.path, bcfg.limit)
         if report.excluded:
             work.excluded[bench.name] = report.excluded
             log.warning("%s: excluded %s", bench.name, ", ".join(f"{n} {r}" for r, n in report.excluded.items()))
-        names = benchmark_raters(study, bench, bcfg.autoraters, settings)
+        names = benchmark_raters(bench, bcfg.autoraters, settings)
         versions = {n: raters[n].version for n in names}
-        for model in models:
-            done = store.keys("grades", model.id, bench.name)
-            stored = _stored_generations(store, model.id, bench.name)
+        for model_id, model in models.items():
+            done = store.keys("grades", model_id, bench.name)
+            stored = _stored_generations(store, model_id, bench.name)
             # Sample-major: a batch then holds one sample index (one seed), so the policy stage sends it as a
             # few full requests rather than one small request per sample index.
             for s in range(bcfg.samples):
                 for item in report.items:
                     todo = [n for n in names
-                            if graded_key(model.id, bench.name, item["item_id"], s, samp_hash, versions[n]) not in done]
+                            if graded_key(model_id, bench.name, item["item_id"], s, samp_hash, versions[n]) not in done]
                     work.done_rows += len(names) - len(todo)
                     if not todo:
                         continue
                     work.graded_rows += len(todo)
-                    gkey = generation_key(model.id, bench.name, item["item_id"], s, samp_hash)
+                    gkey = generation_key(model_id, bench.name, item["item_id"], s, samp_hash)
                     if gkey in stored:
                         work.to_grade.append({**stored[gkey], "todo": todo, "new_generation": False})
                     else:
                         work.to_generate.append({
-                            **item, "model": model.id, "stage": model.stage, "sample_idx": s, "sampling": samp_json,
+                            **item, "model": model_id, "stage": model.stage, "sample_idx": s, "sampling": samp_json,
                             "sampling_hash": samp_hash, "response": None, "finish_reason": None, "created_at": None,
                             "todo": todo, "new_generation": True,
                         })
@@ -139,37 +150,38 @@ def _stored_generations(store: ResultStore, model: str, benchmark: str) -> dict[
     return {generation_key(r["model"], r["benchmark"], r["item_id"], r["sample_idx"], r["sampling_hash"]): r for r in rows}
 
 
-def serve_client(study: "Study", served: "ServedApp", model_ids: list[str]) -> "ServeClient":
+def serve_client(cfg: "EvalConfig", served: "ServedApp", model_ids: list[str],
+                 ctx: "RunContext | None" = None) -> "ServeClient":
     """The client the actors use: batched `/completions` with the models' own chat templates, or chat requests.
 
     Retries back off up to ~2 min in all, enough for Serve to restart a killed engine replica.
     """
     from stagewise.serve.client import ServeClient
 
-    cfg = study.evaluation
     tokenizers = None
     if cfg.endpoint == "completions":
-        tokenizers = {m: (served.models or {}).get(m) or study.model_path(m) for m in model_ids}
+        tokenizers = {m: (served.models or {}).get(m) or (ctx.model_path(m) if ctx else m) for m in model_ids}
     return ServeClient(served.base_url, served.api_key, max_concurrency=cfg.concurrency, timeout_s=cfg.request_timeout_s,
                        max_retries=8, backoff_s=1.0, max_backoff_s=30.0, tokenizers=tokenizers,
                        batch_size=cfg.prompts_per_request)
 
 
-def run_evaluation(study: "Study", served: "ServedApp", *, progress: bool = True) -> Path:
-    """Evaluate every policy model on every configured benchmark; does only what the store lacks.
+def run_evaluation(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", *, progress: bool = True) -> Path:
+    """Evaluate every evaluated model (`evaluated_models`) on every configured benchmark; does only what the
+    store lacks.
 
-    Needs a running Ray cluster (`cluster.local.ray_cluster`) and the Serve app (`serve.app.serve_study`).
-    Returns the results dir (`<output_dir>/results`).
+    Needs a running Ray cluster (`stagewise.cluster.local.ray_cluster`) and a Serve app serving those models and
+    the judges (`stagewise.serve.app.start_app`). Returns the results dir (`<output_dir>/results`).
     """
-    store = ResultStore(results_dir(study))
-    work = plan(study, store)
+    store = ResultStore(results_dir(ctx))
+    work = plan(cfg, ctx, store)
     log.info("eval: %d graded rows stored, %d to do (%d generations, %d re-grades)",
              work.done_rows, work.graded_rows, len(work.to_generate), len(work.to_grade))
     if work.graded_rows:
-        _run_pipeline(study, served, store, work, progress)
+        _run_pipeline(cfg, ctx, served, store, work, progress)
     from stagewise.evaluate.tracking import log_evaluation
 
-    log_evaluation(study, store)
+    log_evaluation(cfg, ctx, store)
     return store.root
 
 
@@ -179,16 +191,15 @@ def _blocks(rows: list[dict[str, Any]], schema: pa.Schema, size: int) -> list[pa
     return [table.slice(i, size) for i in range(0, table.num_rows, size)]
 
 
-def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work: Work, progress: bool) -> None:
+def _run_pipeline(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", store: ResultStore, work: Work,
+                  progress: bool) -> None:
     import ray
     from tqdm import tqdm
 
     from stagewise.evaluate.actors import FLIGHT_SCHEMA, GraderActor, PolicyActor
 
-    cfg = study.evaluation
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # ours below counts graded rows, which is what the user waits for
-    settings = autorater_settings(study)
+    ray.data.DataContext.get_current().enable_progress_bars = False  # ours below counts graded rows
+    settings = autorater_settings(cfg)
     judges = sorted({kw["judge_model"] for kw in settings.values() if kw["judge_model"]})
     policy_ids = sorted({r["model"] for r in work.to_generate})
     for mid in policy_ids + judges:
@@ -198,7 +209,7 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
     actor_args = {"num_cpus": cfg.actor_num_cpus, "batch_size": cfg.batch_size, "batch_format": "pyarrow"}
     parts = []
     if work.to_generate:
-        client = serve_client(study, served, policy_ids)
+        client = serve_client(cfg, served, policy_ids, ctx)
         for mid in policy_ids:  # here, where transformers is loaded once, not in every actor
             client.prerender(mid, [r["messages"] for r in work.to_generate if r["model"] == mid])
         generated = ray.data.from_arrow(_blocks(work.to_generate, FLIGHT_SCHEMA, cfg.batch_size)).map_batches(
@@ -213,7 +224,7 @@ def _run_pipeline(study: "Study", served: "ServedApp", store: ResultStore, work:
         GraderActor,
         fn_constructor_kwargs={
             "autoraters": settings,
-            "client": serve_client(study, served, judges) if judges else None,
+            "client": serve_client(cfg, served, judges, ctx) if judges else None,
         },
         compute=ray.data.ActorPoolStrategy(size=cfg.grader_actors), **actor_args,
     )

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections import defaultdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stagewise.evaluate.store import ResultStore
 
 if TYPE_CHECKING:
-    from stagewise.config import Study
+    from stagewise.core.context import RunContext
+    from stagewise.evaluate.config import EvalConfig
 
 log = logging.getLogger(__name__)
 
@@ -63,30 +62,27 @@ def sample_rows(store: ResultStore, per_partition: int) -> list[list[Any]]:
     return out
 
 
-def log_evaluation(study: "Study", store: ResultStore) -> list[dict[str, Any]]:
+def log_evaluation(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> list[dict[str, Any]]:
     """Print and (unless W&B is disabled) log the metric means and graded samples; return the means."""
     means = metric_means(store)
     for m in means:
         log.info("eval: %s %s %s %s = %.3f (n=%d, unscored=%d)", m["model"], m["benchmark"], m["autorater"],
                  m["metric"], m["mean"], m["n"], m["unscored"])
-    if study.wandb.mode == "disabled" or not means:
+    if ctx.wandb.mode == "disabled" or not means:
         return means
     import wandb
 
-    out = Path(study.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("WANDB_DIR", str(out))
-    run = wandb.init(project=study.wandb.project, entity=study.wandb.entity, mode=study.wandb.mode, dir=str(out),
-                     name=f"{study.name}-eval", job_type="eval", group=study.name,
-                     config={"evaluation": study.evaluation.model_dump(mode="json"), "seed": study.seed},
-                     reinit="finish_previous")
+    from stagewise.core.wandb_run import start_run
+
+    run = start_run(ctx.wandb, ctx.output_dir, name=f"{ctx.study}-eval", job_type="eval", group=ctx.study,
+                    config={"evaluation": cfg.model_dump(mode="json"), "seed": ctx.seed}, reinit="finish_previous")
     try:
         for m in means:
             run.summary[f"{m['model']}/{m['benchmark']}/{m['autorater']}/{m['metric']}"] = m["mean"]
         run.log({
             "metric_means": wandb.Table(columns=list(means[0]), data=[list(m.values()) for m in means]),
             "graded_samples": wandb.Table(columns=SAMPLE_COLUMNS,
-                                          data=sample_rows(store, study.evaluation.wandb_table_rows)),
+                                          data=sample_rows(store, cfg.wandb_table_rows)),
         })
     finally:
         run.finish()

@@ -1,12 +1,12 @@
 """One Ray Serve application hosting every checkpoint of a study behind vLLM, OpenAI-compatible.
 
-    with ray_cluster(study.cluster), serve_study(study) as app:
+    with ray_cluster(), served_app({"sft": "runs/demo/models/sft"}, ServeConfig()) as app:
         ServeClient(app.base_url, app.api_key).chat_many_sync("sft", conversations, {"max_tokens": 64})
 
 Built with Ray Serve's LLM API (`build_openai_app`): one `LLMServer` deployment (a vLLM engine per replica)
 per model id, behind one OpenAI ingress at `http://<host>:<port>/v1`. On CPU machines each engine gets a
 CPU placement bundle and vLLM's CPU build; on GPU clusters accelerator type, tensor parallelism and context
-length come from the config. `stagewise serve <config>` (serve/cli.py) runs the same thing from a shell.
+length come from the config. `stagewise serve <config>` (stagewise/commands/serve.py) serves a study's models.
 """
 from __future__ import annotations
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from ray.serve.deployment import Application
     from ray.serve.llm import LLMConfig
 
-    from stagewise.config import Study
 
 log = logging.getLogger(__name__)
 
@@ -218,24 +217,27 @@ def start_app(
     return served
 
 
-def start_study_app(study: "Study", deployer: "ActorHandle | None" = None) -> ServedApp:
-    """Serve every model of the study (policies and judges) at its checkpoint; see `serve_study`."""
-    ids = [m.id for m in study.models]
-    for mid in study.serving.models:
-        if mid not in ids:
-            raise StagewiseError(f"serving.models: {mid!r} is not a model id (models: {', '.join(ids)})")
-    models = {mid: study.model_path(mid) for mid in ids}
-    return start_app(models, study.serving, deployer=deployer)
-
-
 @contextmanager
-def serve_study(study: "Study", deployer: "ActorHandle | None" = None) -> Iterator[ServedApp]:
-    """Serve the study's models for the duration of the block (inside `cluster.local.ray_cluster`)."""
-    app = start_study_app(study, deployer)
+def served_app(models: dict[str, str], cfg: ServeConfig, *, deployer: "ActorHandle | None" = None) -> Iterator[ServedApp]:
+    """`start_app` for the duration of the block (inside `cluster.local.ray_cluster`); the app is deleted after."""
+    app = start_app(models, cfg, deployer=deployer)
     try:
         yield app
     finally:
         _delete_quietly(app.app_name)
+
+
+def existing_app(endpoint: str, api_key: str | None) -> ServedApp:
+    """A ServedApp for an endpoint someone else started: its model ids come from /v1/models."""
+    request = urllib.request.Request(endpoint.rstrip("/") + "/models")
+    if api_key:
+        request.add_header("Authorization", f"Bearer {api_key}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            ids = [m["id"] for m in json.load(r)["data"]]
+    except Exception as e:  # unreachable, wrong key, not an OpenAI server: one line
+        raise StagewiseError(f"--endpoint {endpoint}: cannot list models ({type(e).__name__}: {e})") from None
+    return ServedApp(base_url=endpoint.rstrip("/"), api_key=api_key, model_ids=ids)
 
 
 def _delete_quietly(app_name: str) -> None:

@@ -3,8 +3,9 @@
     stagewise --help
     stagewise check configs/demo.yaml seed=1      # validate a study config and print it resolved
 
-Each package adds its own subcommands in `<package>/cli.py` (`register(app)`), so this file only gathers
-them. Subcommand bodies import torch/ray/vllm lazily: `--help` must stay instant.
+The study commands live in `stagewise/commands/` (they load a study and run its steps through
+`stagewise.run`); a part adds commands that need no study in its own `cli.py` (`stagewise.evaluate.cli`:
+`data inspect`). Each module has `register(app)`, so this file only gathers them. Subcommand bodies import torch/ray/vllm lazily: `--help` must stay instant.
 """
 from __future__ import annotations
 
@@ -26,7 +27,10 @@ app = typer.Typer(
 )
 
 # Packages that contribute subcommands, in the order a study runs.
-COMMAND_MODULES = ["stagewise.train.cli", "stagewise.serve.cli", "stagewise.evaluate.cli", "stagewise.evaluate.cli_alignment", "stagewise.analysis.cli", "stagewise.cluster.cli", "stagewise.study_cli"]
+COMMAND_MODULES = [
+    "stagewise.commands.train", "stagewise.commands.serve", "stagewise.commands.evaluate", "stagewise.evaluate.cli",
+    "stagewise.commands.petri", "stagewise.commands.analyze", "stagewise.commands.plan", "stagewise.commands.run",
+]
 
 ConfigArg = typer.Argument(..., help="Study config YAML (see configs/).", show_default=False)
 OverridesArg = typer.Argument(None, help="key=value overrides, e.g. training.sft.max_steps=20", show_default=False)

@@ -20,35 +20,9 @@ from stagewise.cluster.config import ClusterConfig
 from stagewise.evaluate.config import EvalConfig
 from stagewise.serve.config import ServeConfig
 from stagewise.core.errors import StagewiseError
-from stagewise.train.config import TrainStageConfig
-
-
-VLLM_CPU_HEAD_DIMS = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
-
-
-class TinyModelConfig(BaseModel):
-    """The embedded demo's locally built tokenizer and random-init Llama (no hub needed)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    vocab_size: int = Field(default=2048, ge=300)
-    hidden_size: int = Field(default=128, ge=8)
-    num_layers: int = Field(default=2, ge=1)
-    num_heads: int = Field(default=4, ge=1)
-    num_kv_heads: int = Field(default=2, ge=1)
-    intermediate_size: int = Field(default=384, ge=8)
-    max_position_embeddings: int = Field(default=512, ge=16)
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> "TinyModelConfig":
-        if self.hidden_size % self.num_heads:
-            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
-        if self.num_heads % self.num_kv_heads:
-            raise ValueError(f"num_heads {self.num_heads} is not divisible by num_kv_heads {self.num_kv_heads}")
-        head_dim = self.hidden_size // self.num_heads
-        if head_dim not in VLLM_CPU_HEAD_DIMS:  # vLLM's CPU attention kernels exist for these only
-            raise ValueError(f"head dim hidden_size/num_heads = {head_dim}; vLLM's CPU build needs one of {sorted(VLLM_CPU_HEAD_DIMS)}")
-        return self
+from stagewise.core.context import ModelRef, RunContext
+from stagewise.core.wandb_run import WandbSettings
+from stagewise.train.config import TinyModelConfig, TrainStageConfig
 
 
 class ModelSpec(BaseModel):
@@ -60,14 +34,6 @@ class ModelSpec(BaseModel):
     source: str | None = None
     parent: str | None = None  # the model id this one was trained from (lineage), if any
     role: Literal["policy", "judge", "writer"] = "policy"
-
-
-class WandbConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    mode: Literal["offline", "online", "disabled"] = "offline"
-    project: str = "stagewise"
-    entity: str | None = None
 
 
 class Study(BaseModel):
@@ -83,7 +49,7 @@ class Study(BaseModel):
     serving: ServeConfig = Field(default_factory=ServeConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
-    wandb: WandbConfig = Field(default_factory=WandbConfig)
+    wandb: WandbSettings = Field(default_factory=WandbSettings)
 
     @field_validator("output_dir")
     @classmethod
@@ -113,6 +79,9 @@ class Study(BaseModel):
                 raise ValueError(f"models.{m.id}.source: required (no training stage outputs {m.id!r})")
             if m.parent is not None and m.parent not in known:
                 raise ValueError(f"models.{m.id}.parent: {m.parent!r} is not a model id")
+        for mid in self.serving.models:
+            if mid not in known:
+                raise ValueError(f"serving.models: {mid!r} is not a model id (models: {', '.join(ids)})")
         for mid in self.evaluation.models:
             if mid not in known:
                 raise ValueError(f"evaluation.models: {mid!r} is not a model id")
@@ -145,12 +114,12 @@ class Study(BaseModel):
         local = Path(m.source).expanduser()
         return str(local.absolute()) if local.exists() else m.source  # a hub id stays as it is
 
-    def policy_models(self) -> list[ModelSpec]:
-        chosen = self.evaluation.models or [m.id for m in self.models if m.role == "policy"]
-        return [self.model(i) for i in chosen]
-
-    def stage_seed(self, stage: TrainStageConfig) -> int:
-        return self.seed if stage.seed is None else stage.seed
+    def context(self) -> RunContext:
+        """What the stages are handed with their own sections (`stagewise.core.context`)."""
+        models = {m.id: ModelRef(path=self.model_path(m.id), stage=m.stage, role=m.role, trained=m.source is None)
+                  for m in self.models}
+        return RunContext(study=self.name, output_dir=self.output_dir, seed=self.seed, wandb=self.wandb,
+                          models=models)
 
 
 def _unique(values: list[str], section: str, field: str) -> None:

@@ -1,12 +1,13 @@
 """Training stages (pretrain -> SFT -> DPO) on Ray Train + DeepSpeed ZeRO.
 
-    from stagewise.train import run_stage, run_training
-    path = run_stage(study, study.training[0])    # HF dir + stagewise.json
+    from stagewise.train import run_stages
+    paths = run_stages(study.training, study.context(), study.tiny)    # model id -> HF dir + stagewise.json
 
-Public: `run_stage(study, stage) -> Path`, `run_stages(study, stages) -> dict[model id, Path]` (consecutive
-stages run as one chain on one worker group), `run_training(study)` (all of them), `TrainStageConfig`.
+Public: `run_stages(stages, ctx, tiny) -> dict[model id, Path]` (consecutive stages run as one chain on one
+worker group; needs a Ray cluster), `run_stage(stage, ctx, tiny) -> Path`, `check_stage_inputs(stage)`,
+`TrainStageConfig`, `TinyModelConfig`. A stage takes its own `training:` item and a `RunContext`, never the study.
 """
-from stagewise.train.config import TrainStageConfig
-from stagewise.train.run import run_stage, run_stages, run_training
+from stagewise.train.config import TinyModelConfig, TrainStageConfig
+from stagewise.train.run import check_stage_inputs, run_stage, run_stages
 
-__all__ = ["TrainStageConfig", "run_stage", "run_stages", "run_training"]
+__all__ = ["TinyModelConfig", "TrainStageConfig", "check_stage_inputs", "run_stage", "run_stages"]

@@ -9,6 +9,34 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
+VLLM_CPU_HEAD_DIMS = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
+
+
+class TinyModelConfig(BaseModel):
+    """The embedded demo's locally built tokenizer and random-init Llama (no hub needed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vocab_size: int = Field(default=2048, ge=300)
+    hidden_size: int = Field(default=128, ge=8)
+    num_layers: int = Field(default=2, ge=1)
+    num_heads: int = Field(default=4, ge=1)
+    num_kv_heads: int = Field(default=2, ge=1)
+    intermediate_size: int = Field(default=384, ge=8)
+    max_position_embeddings: int = Field(default=512, ge=16)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "TinyModelConfig":
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        if self.num_heads % self.num_kv_heads:
+            raise ValueError(f"num_heads {self.num_heads} is not divisible by num_kv_heads {self.num_kv_heads}")
+        head_dim = self.hidden_size // self.num_heads
+        if head_dim not in VLLM_CPU_HEAD_DIMS:  # vLLM's CPU attention kernels exist for these only
+            raise ValueError(f"head dim hidden_size/num_heads = {head_dim}; vLLM's CPU build needs one of {sorted(VLLM_CPU_HEAD_DIMS)}")
+        return self
+
+
 class TrainStageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,6 +81,9 @@ class TrainStageConfig(BaseModel):
         if self.packing and self.objective == "dpo":
             raise ValueError("packing is not supported for the dpo objective")
         return self
+
+    def resolved_seed(self, study_seed: int) -> int:
+        return study_seed if self.seed is None else self.seed
 
     def peak_tflops(self) -> float:
         if self.peak_tflops_per_worker is not None:

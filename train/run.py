@@ -24,50 +24,43 @@ from stagewise.train.config import TrainStageConfig
 from stagewise.train.data import check_stage_data, file_sha256
 
 if TYPE_CHECKING:
-    from stagewise.config import Study
+    from stagewise.core.context import RunContext
+    from stagewise.train.config import TinyModelConfig
 
 log = logging.getLogger(__name__)
 LINEAGE = "stagewise.json"
 
 
-def run_training(study: "Study", timings: dict[str, float] | None = None) -> dict[str, Path]:
-    """Every training stage in order; returns model id -> exported HF dir."""
-    from stagewise.cluster.local import ray_cluster
-
-    with ray_cluster(study.cluster):
-        return run_stages(study, study.training, timings)
-
-
-def run_stage(study: "Study", stage: TrainStageConfig) -> Path:
+def run_stage(stage: TrainStageConfig, ctx: "RunContext", tiny: "TinyModelConfig | None" = None) -> Path:
     """Train one stage (or skip it when its export is current) and return its HF directory."""
-    return run_stages(study, [stage])[stage.output]
+    return run_stages([stage], ctx, tiny)[stage.output]
 
 
-def run_stages(study: "Study", stages: list[TrainStageConfig],
+def run_stages(stages: list[TrainStageConfig], ctx: "RunContext", tiny: "TinyModelConfig | None" = None,
                timings: dict[str, float] | None = None) -> dict[str, Path]:
     """Train `stages` in order, skipping those whose export is current; returns model id -> HF dir.
+
+    Needs a Ray cluster (`stagewise.cluster.local.ray_cluster`). `ctx` names the study's models and where
+    their weights are; `tiny` sizes the random-init model of an `init: tiny` stage.
 
     Stages that continue each other (one's `init` is the previous one's `output`, on the same workers) run as
     one chain in one TorchTrainer run: the worker group, its imports and Ray Data start once, not per stage.
     `timings` (if given) gets `train:<stage>` seconds for each stage trained now, as measured on rank 0.
     """
-    from stagewise.cluster.local import ray_cluster
-
     for stage in stages:
         _check_device(stage)
     paths: dict[str, Path] = {}
     pending = list(stages)
     while pending:
         stage = pending.pop(0)
-        if _current(study, stage):
-            log.info("train %s: %s is current, skipping", stage.name, study.model_path(stage.output))
-            paths[stage.output] = Path(study.model_path(stage.output))
+        if _current(ctx, tiny, stage):
+            log.info("train %s: %s is current, skipping", stage.name, ctx.model_path(stage.output))
+            paths[stage.output] = Path(ctx.model_path(stage.output))
             continue
         chain = [stage]
-        while pending and _continues(chain[-1], pending[0]) and not _current(study, pending[0]):
+        while pending and _continues(chain[-1], pending[0]) and not _current(ctx, tiny, pending[0]):
             chain.append(pending.pop(0))
-        with ray_cluster(study.cluster):
-            paths |= _train_chain(study, chain, timings)
+        paths |= _train_chain(ctx, tiny, chain, timings)
     return paths
 
 
@@ -76,22 +69,22 @@ def _continues(prev: TrainStageConfig, stage: TrainStageConfig) -> bool:
             and stage.use_gpu == prev.use_gpu)
 
 
-def _inputs(study: "Study", stage: TrainStageConfig) -> dict[str, Any]:
+def _inputs(ctx: "RunContext", stage: TrainStageConfig) -> dict[str, Any]:
     """What a stage's export depends on: resolved config, data hashes, and its parent (weights hash)."""
     data = [{"path": p, "sha256": file_sha256(p)} for p in stage.data]
-    config = stage.model_dump(mode="json") | {"seed": study.stage_seed(stage)}
+    config = stage.model_dump(mode="json") | {"seed": stage.resolved_seed(ctx.seed)}
     return {"config": config, "data": data}
 
 
-def _current(study: "Study", stage: TrainStageConfig) -> bool:
-    done = _read_lineage(Path(study.model_path(stage.output)))
+def _current(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainStageConfig) -> bool:
+    done = _read_lineage(Path(ctx.model_path(stage.output)))
     if not done:
         return False
-    if stage.init != "tiny" and stage.init in {m.id for m in study.models}:
-        parent_dir = Path(study.model_path(stage.init))
-        if study.model(stage.init).source is None and not parent_dir.is_dir():
+    if stage.init != "tiny" and stage.init in ctx.models:
+        parent_dir = Path(ctx.model_path(stage.init))
+        if ctx.models[stage.init].trained and not parent_dir.is_dir():
             return False  # its parent is not trained (yet): it will be, and this stage after it
-    return done.get("fingerprint") == _fingerprint(_inputs(study, stage), _parent(study, stage))
+    return done.get("fingerprint") == _fingerprint(_inputs(ctx, stage), _parent(ctx, tiny, stage))
 
 
 def _fingerprint(inputs: dict[str, Any], parent: dict[str, Any]) -> str:
@@ -105,23 +98,24 @@ def _identity(parent: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in parent.items() if k != "path"}
 
 
-def _train_chain(study: "Study", chain: list[TrainStageConfig], timings: dict[str, float] | None) -> dict[str, Path]:
+def _train_chain(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainStageConfig],
+                 timings: dict[str, float] | None) -> dict[str, Path]:
     """One TorchTrainer run for the chain; then each stage's export + lineage, in order (a stage's lineage
     hashes its parent's export, written just before it)."""
     first = chain[0]
-    inputs = [_inputs(study, s) for s in chain]
+    inputs = [_inputs(ctx, s) for s in chain]
     # The run's identity: the first stage's parent and every stage's config and data; later stages' parents
     # are this run's own outputs.
-    run_fingerprint = _sha256_json({"parent": _identity(_parent(study, first)), "stages": inputs})
-    result, stats, init_path = _fit(study, chain, run_fingerprint)
+    run_fingerprint = _sha256_json({"parent": _identity(_parent(ctx, tiny, first)), "stages": inputs})
+    result, stats, init_path = _fit(ctx, tiny, chain, run_fingerprint)
     finals = {m["stage_index"]: (ckpt, m) for ckpt, m in (result.best_checkpoints or []) if m.get("final")}
     paths = {}
     for i, stage in enumerate(chain):
         if i not in finals:
             raise StagewiseError(f"training.{stage.name}: the run {result.path} has no final checkpoint for it")
         checkpoint, m = finals[i]
-        out = Path(study.model_path(stage.output))
-        parent = _parent(study, stage)
+        out = Path(ctx.model_path(stage.output))
+        parent = _parent(ctx, tiny, stage)
         fingerprint = _fingerprint(inputs[i], parent)  # before the tiny init's path is added, as _current sees it
         if parent.get("id") == "tiny":
             parent = parent | {"path": str(init_path), "sha256": _weights_sha256(init_path)}
@@ -130,13 +124,13 @@ def _train_chain(study: "Study", chain: list[TrainStageConfig], timings: dict[st
         with checkpoint.as_directory() as d:
             shutil.copytree(Path(d) / "hf", tmp)
         lineage = {
-            "stage": study.model(stage.output).stage,
+            "stage": ctx.models[stage.output].stage,
             "model_id": stage.output,
             "objective": stage.objective,
             "parent": parent,
             "data": inputs[i]["data"],
             "config": inputs[i]["config"],
-            "study": study.name,
+            "study": ctx.study,
             "code_version": code_version(),
             "fingerprint": fingerprint,
             "data_stats": stats[i],
@@ -173,7 +167,7 @@ def summary(lineage: dict[str, Any]) -> str:
 # -----------------------------------------------------------------------------------------------------------
 
 
-def _fit(study: "Study", chain: list[TrainStageConfig], fingerprint: str):
+def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainStageConfig], fingerprint: str):
     import ray.data
     from ray.data import ExecutionOptions
     from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
@@ -185,17 +179,17 @@ def _fit(study: "Study", chain: list[TrainStageConfig], fingerprint: str):
     from stagewise.train.worker import train_loop
 
     first = chain[0]
-    storage = (study.output_dir / "train").resolve()
-    run_name = f"{study.name}-" + "-".join(s.name for s in chain)
+    storage = (ctx.output_dir / "train").resolve()
+    run_name = f"{ctx.study}-" + "-".join(s.name for s in chain)
     _forget_stale_run(storage, run_name, fingerprint)
-    init_path = _init_path(study, first, storage / f"{run_name}-init")
+    init_path = _init_path(ctx, tiny, first, storage / f"{run_name}-init")
 
     # Every stage of a chain starts from the previous one's export, which carries this same tokenizer.
     tokenizer = AutoTokenizer.from_pretrained(init_path)
     ray.data.DataContext.get_current().enable_progress_bars = False  # the trainer's own bar says it all
     datasets, stage_cfgs, all_stats = {}, [], []
     for i, stage in enumerate(chain):
-        seed = study.stage_seed(stage)
+        seed = stage.resolved_seed(ctx.seed)
         table, stats = build_examples(stage, tokenizer, stage.data)
         rows_per_step = stage.micro_batch_size * stage.grad_accum * stage.num_workers
         total = stage.max_steps or max(1, int(stage.epochs * table.num_rows) // rows_per_step)
@@ -207,12 +201,12 @@ def _fit(study: "Study", chain: list[TrainStageConfig], fingerprint: str):
             log.warning("train %s: skipped %d over-long samples (first: %s)", stage.name, stats["skipped_overlong"],
                         stats["skipped_examples"][0])
         stage_cfgs.append({"stage": stage.model_dump(mode="json"), "total_steps": total, "seed": seed,
-                           "dataset": f"stage{i}", "run_name": f"{study.name}-{stage.name}",
-                           "wandb_id": f"{study.name}-{stage.name}-{fingerprint[:8]}"})
+                           "dataset": f"stage{i}", "run_name": f"{ctx.study}-{stage.name}",
+                           "wandb_id": f"{ctx.study}-{stage.name}-{fingerprint[:8]}"})
 
-    cfg = {"stages": stage_cfgs, "init_path": str(init_path), "wandb": study.wandb.model_dump(),
-           "wandb_dir": str(study.output_dir.resolve())}
-    (study.output_dir / "wandb").mkdir(parents=True, exist_ok=True)
+    cfg = {"stages": stage_cfgs, "init_path": str(init_path), "wandb": ctx.wandb.model_dump(),
+           "wandb_dir": str(ctx.output_dir.resolve())}
+    (ctx.output_dir / "wandb").mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
         train_loop,
         train_loop_config=cfg,
@@ -249,32 +243,36 @@ def _check_device(stage: TrainStageConfig) -> None:
                              "(DeepSpeed's CPU accelerator has no fp16); use bf16 or fp32")
 
 
-def _parent(study: "Study", stage: TrainStageConfig) -> dict[str, Any]:
+def _parent(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainStageConfig) -> dict[str, Any]:
     if stage.init == "tiny":
-        return {"id": "tiny", "tiny": study.tiny.model_dump(), "seed": study.stage_seed(stage)}
-    ids = {m.id for m in study.models}
-    path = study.model_path(stage.init) if stage.init in ids else stage.init
+        return {"id": "tiny", "tiny": _tiny(tiny, stage).model_dump(), "seed": stage.resolved_seed(ctx.seed)}
+    path = ctx.model_path(stage.init) if stage.init in ctx.models else stage.init
     if Path(path).is_dir():
         return {"id": stage.init, "path": path, "sha256": _weights_sha256(Path(path))}
-    if stage.init in ids and study.model(stage.init).source is None:
+    if stage.init in ctx.models and ctx.models[stage.init].trained:
         raise StagewiseError(f"training.{stage.name}.init: model {stage.init!r} is not trained yet "
                              f"({path} is missing); run the stage that outputs it first")
     return {"id": stage.init, "hub": path}
 
 
-def _init_path(study: "Study", stage: TrainStageConfig, tiny_dir: Path) -> Path | str:
+def _tiny(tiny: "TinyModelConfig | None", stage: TrainStageConfig) -> "TinyModelConfig":
+    if tiny is None:
+        raise StagewiseError(f"training.{stage.name}.init: tiny, but no `tiny:` model config was given")
+    return tiny
+
+
+def _init_path(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainStageConfig, tiny_dir: Path) -> Path | str:
     if stage.init != "tiny":
-        ids = {m.id for m in study.models}
-        if stage.init in ids:
-            return study.model_path(stage.init)
+        if stage.init in ctx.models:
+            return ctx.model_path(stage.init)
         local = Path(stage.init).expanduser()
         return str(local.absolute()) if local.exists() else stage.init  # workers have another cwd
     from stagewise.train.data import texts_for_tokenizer
     from stagewise.train.tiny import make_tiny_checkpoint
 
     # Built on the driver, once per run, before any worker starts; deterministic in (data, tiny config, seed).
-    return make_tiny_checkpoint(tiny_dir, texts_for_tokenizer(stage.objective, stage.data), study.tiny,
-                                seed=study.stage_seed(stage))
+    return make_tiny_checkpoint(tiny_dir, texts_for_tokenizer(stage.objective, stage.data), _tiny(tiny, stage),
+                                seed=stage.resolved_seed(ctx.seed))
 
 
 def _forget_stale_run(storage: Path, run_name: str, fingerprint: str) -> None:

@@ -56,7 +56,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
 
 
 def tiny_llama(tokenizer, cfg, seed: int = 0):
-    """A random-init LlamaForCausalLM sized by `cfg` (a stagewise.config.TinyModelConfig), seeded."""
+    """A random-init LlamaForCausalLM sized by `cfg` (a stagewise.train.config.TinyModelConfig), seeded."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 

@@ -142,15 +142,10 @@ def _peak_rss_mb() -> float:
 
 
 def _wandb(cfg: dict[str, Any], run_cfg: dict[str, Any], stage: TrainStageConfig):
-    wb = cfg["wandb"]
-    if wb["mode"] == "disabled":
-        return None
-    import wandb
+    from stagewise.core.wandb_run import WandbSettings, start_run
 
-    os.environ.setdefault("WANDB_SILENT", "true")
-    return wandb.init(project=wb["project"], entity=wb["entity"], mode=wb["mode"], dir=cfg["wandb_dir"],
-                      name=run_cfg["run_name"], id=run_cfg["wandb_id"], resume="allow", job_type="train",
-                      config=stage.model_dump(mode="json"))
+    return start_run(WandbSettings(**cfg["wandb"]), cfg["wandb_dir"], name=run_cfg["run_name"], job_type="train",
+                     id=run_cfg["wandb_id"], resume="allow", config=stage.model_dump(mode="json"))
 
 
 def _progress(total: int, initial: int, name: str):

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 @pytest.fixture(scope="module")
 def long_model_dir(tmp_path_factory) -> Path:
-    from stagewise.config import TinyModelConfig
+    from stagewise.train.config import TinyModelConfig
     from stagewise.train.tiny import make_tiny_checkpoint
 
     # head_dim 32: vLLM's CPU attention supports 32, 64, 80, ... (16 fails once prompts get long).
@@ -88,7 +88,7 @@ def test_dilemmas_and_reward_hacking_through_the_pipeline(tmp_path, long_model_d
     dilemmas = tmp_path / "dilemmas.jsonl"
     dilemmas.write_text("".join(json.dumps(r) + "\n" for r in (WITH_OPTIONS, PLAIN, third)))
     study = validate_study(study_dict(tmp_path / "run", long_model_dir, dilemmas, port))
-    results = run_evaluation(study, app, progress=False)
+    results = run_evaluation(study.evaluation, study.context(), app, progress=False)
 
     rows = ds.dataset(results / "grades", format="parquet", partitioning="hive").to_table().to_pylist()
     per = Counter((r["benchmark"], r["autorater"]) for r in rows)
@@ -118,13 +118,13 @@ def test_dilemmas_and_reward_hacking_through_the_pipeline(tmp_path, long_model_d
     assert with_options["unscored"] or "DECISION" in with_options["response"].upper()
 
     # Resume: a rerun adds nothing.
-    run_evaluation(study, app, progress=False)
+    run_evaluation(study.evaluation, study.context(), app, progress=False)
     again = ds.dataset(results / "grades", format="parquet", partitioning="hive").count_rows()
     assert again == len(rows)
 
 
 def test_petri_convert_with_a_served_writer(tmp_path, served, capsys):
-    from stagewise.evaluate.cli_alignment import register
+    from stagewise.commands.petri import register
     from stagewise.cli import app as cli_app, main
 
     app, _ = served

@@ -147,7 +147,7 @@ def test_convert_retries_then_reports(seed_dir, tmp_path):
 
 
 def test_petri_convert_needs_a_writer_source(seed_dir, tmp_path):
-    from stagewise.evaluate.cli_alignment import register
+    from stagewise.commands.petri import register
 
     if not any(c.name == "petri-convert" for c in app.registered_commands):
         register(app)

@@ -84,7 +84,7 @@ def study_dict(out: Path, model_dir: Path, fixtures: dict[str, Path], port: int,
 def eval_model_dir(tmp_path_factory):
     """The tiny Llama with head_dim 32 (vLLM's CPU attention rejects the session fixture's 16) and room for
     judge prompts (2,048 positions)."""
-    from stagewise.config import TinyModelConfig
+    from stagewise.train.config import TinyModelConfig
     from tests.conftest import TINY_CORPUS
     from stagewise.train.tiny import make_tiny_checkpoint
 
@@ -145,7 +145,7 @@ def test_end_to_end_both_autoraters(tmp_path, eval_model_dir, served):
     app, _, port = served
     fixtures = write_fixtures(tmp_path)
     study = validate_study(study_dict(tmp_path / "run", eval_model_dir, fixtures, port))
-    results = run_evaluation(study, app)
+    results = run_evaluation(study.evaluation, study.context(), app)
 
     rows = grades(tmp_path / "run")
     keys = [r["key"] for r in rows]
@@ -187,13 +187,13 @@ def test_end_to_end_both_autoraters(tmp_path, eval_model_dir, served):
 
     # A rerun does nothing new; changing only the autoraters grades stored generations, never regenerates.
     before_gen = ds.dataset(results / "generations", format="parquet").count_rows()
-    run_evaluation(study, app)
+    run_evaluation(study.evaluation, study.context(), app)
     assert len(grades(tmp_path / "run")) == len(rows)
     d = study_dict(tmp_path / "run", eval_model_dir, fixtures, port)
     d["evaluation"]["autoraters"].append({"name": "wildguard-judge", "kind": "llm_judge", "judge_model": "tiny",
                                           "max_retries": 0})
     d["evaluation"]["benchmarks"][0]["autoraters"] = ["refusal-rules", "xstest-judge", "wildguard-judge"]
-    run_evaluation(validate_study(d), app)
+    run_evaluation((s := validate_study(d)).evaluation, s.context(), app)
     after = grades(tmp_path / "run")
     assert Counter(r["autorater"] for r in after)["wildguard-judge"] == 16
     assert ds.dataset(results / "generations", format="parquet").count_rows() == before_gen

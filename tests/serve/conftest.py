@@ -12,7 +12,7 @@ from tests.conftest import TINY_CORPUS
 
 @pytest.fixture(scope="session")
 def servable_tiny_config():
-    from stagewise.config import TinyModelConfig
+    from stagewise.train.config import TinyModelConfig
 
     return TinyModelConfig(vocab_size=512, hidden_size=64, num_layers=2, num_heads=2, num_kv_heads=1,
                            intermediate_size=128, max_position_embeddings=512)

@@ -24,7 +24,7 @@ def test_fp16_on_cpu_is_refused_before_anything_starts(tmp_path):
     corpus.write_text("some text\n\nmore text\n")
     study = _study(tmp_path, str(corpus), precision="fp16")
     with pytest.raises(StagewiseError, match="training.pre.precision: fp16 is not supported on CPU"):
-        run_stage(study, study.training[0])
+        run_stage(study.training[0], study.context(), study.tiny)
 
 
 def test_missing_data_file_is_named(tmp_path):
@@ -32,7 +32,7 @@ def test_missing_data_file_is_named(tmp_path):
 
     study = _study(tmp_path, str(tmp_path / "missing.txt"))
     with pytest.raises(StagewiseError, match="missing.txt: no such file"):
-        run_stage(study, study.training[0])
+        run_stage(study.training[0], study.context(), study.tiny)
 
 
 def test_tiny_init_trains_its_tokenizer_on_the_stage_data(tmp_path):
@@ -43,7 +43,7 @@ def test_tiny_init_trains_its_tokenizer_on_the_stage_data(tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n\n".join(["the miller counted sacks of grain"] * 50))
     study = _study(tmp_path, str(corpus))
-    path = _init_path(study, study.training[0], tmp_path / "init")
+    path = _init_path(study.context(), study.tiny, study.training[0], tmp_path / "init")
     tok = AutoTokenizer.from_pretrained(path)
     assert len(tok("the miller counted sacks", add_special_tokens=False)["input_ids"]) <= 4
     assert json.loads((path / "config.json").read_text())["hidden_size"] == 32
@@ -88,14 +88,14 @@ def test_a_study_copied_to_another_output_dir_finds_its_exports_current(tmp_path
         out = tmp_path / "a" / "models" / stage.output
         out.mkdir(parents=True)
         (out / "model.safetensors").write_bytes(stage.output.encode())
-        fingerprint = _fingerprint(_inputs(first, stage), _parent(first, stage))
+        fingerprint = _fingerprint(_inputs(first.context(), stage), _parent(first.context(), first.tiny, stage))
         (out / LINEAGE).write_text(json.dumps({"fingerprint": fingerprint}))
-    assert all(_current(first, s) for s in first.training)
+    assert all(_current(first.context(), first.tiny, s) for s in first.training)
 
     shutil.copytree(tmp_path / "a" / "models", tmp_path / "b" / "models")
     moved = study(tmp_path / "b")
-    assert _parent(moved, moved.training[1])["path"] != _parent(first, first.training[1])["path"]
-    assert all(_current(moved, s) for s in moved.training)
+    assert _parent(moved.context(), moved.tiny, moved.training[1])["path"] != _parent(first.context(), first.tiny, first.training[1])["path"]
+    assert all(_current(moved.context(), moved.tiny, s) for s in moved.training)
 
     (tmp_path / "b" / "models" / "base" / "model.safetensors").write_bytes(b"other weights")
-    assert not _current(moved, moved.training[1])  # the parent's weights still count
+    assert not _current(moved.context(), moved.tiny, moved.training[1])  # the parent's weights still count

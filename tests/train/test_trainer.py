@@ -73,7 +73,7 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    from stagewise.config import TinyModelConfig
+    from stagewise.train.config import TinyModelConfig
     from tests.conftest import TINY_CORPUS
     from stagewise.train.tiny import make_tiny_checkpoint
 
@@ -90,7 +90,7 @@ def _train(raw: dict) -> tuple[Path, dict]:
     from stagewise.train import run_stage
 
     study = validate_study(raw)
-    out = run_stage(study, study.training[0])
+    out = run_stage(study.training[0], study.context(), study.tiny)
     return out, json.loads((out / "stagewise.json").read_text())
 
 
@@ -341,7 +341,7 @@ def _train_chain(raw: dict) -> dict[str, dict]:
     from stagewise.train import run_stages
 
     study = validate_study(raw)
-    paths = run_stages(study, study.training)
+    paths = run_stages(study.training, study.context(), study.tiny)
     return {mid: json.loads((p / "stagewise.json").read_text()) for mid, p in paths.items()}
 
 

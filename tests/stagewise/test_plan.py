@@ -10,7 +10,8 @@ import json
 import pytest
 
 from stagewise.cluster.architectures import model_shape
-from stagewise.cluster.plan import plan_study
+from stagewise.evaluate.pipeline import evaluated_models
+from stagewise.plan import plan_study
 from stagewise.cli import main
 from stagewise.config import load_study
 from stagewise.core.errors import StagewiseError
@@ -47,7 +48,7 @@ def test_real_scale_numbers_come_from_deepspeed_and_the_benchmarks():
     by_model = {s.model: s for s in plan.serve}
     assert by_model["judge"].tensor_parallel_size == 4 and by_model["judge"].devices == 4
     assert plan.serve_gpus == 5 + 4
-    policies = len(study.policy_models())
+    policies = len(evaluated_models(study.evaluation, study.context()))
     bench = {b.name: b for b in plan.evaluation.benchmarks}
     assert bench["harmbench"].items == 400
     assert bench["harmbench"].generations == 400 * policies

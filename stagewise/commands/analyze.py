@@ -26,8 +26,9 @@ def analyze_command(
                                                     show_default=False),
 ) -> None:
     """Analyse a study's result store: summary.csv, comparisons.csv, figure, report.md/html, W&B runs."""
-    from stagewise.analysis.analyze import analyze_store, analyze_study
+    from stagewise.analysis.analyze import analyze_store
     from stagewise.config import load_study
+    from stagewise.run import analyze as analyze_study
 
     path = Path(target)
     if path.is_dir() and (path / STUDY_FILE).is_file():
@@ -60,7 +61,8 @@ def _defaults_with_overrides(overrides: list[str]):
     from pydantic import ValidationError
 
     from stagewise.analysis.config import AnalysisConfig
-    from stagewise.config import WandbConfig, apply_override
+    from stagewise.config import apply_override
+    from stagewise.core.wandb_run import WandbSettings
 
     raw: dict = {}
     for ov in overrides:
@@ -69,7 +71,7 @@ def _defaults_with_overrides(overrides: list[str]):
     if unknown:
         raise StagewiseError(f"override {unknown[0]}: without {STUDY_FILE} only analysis.* and wandb.* apply")
     sections = {}
-    for name, model in (("analysis", AnalysisConfig), ("wandb", WandbConfig)):
+    for name, model in (("analysis", AnalysisConfig), ("wandb", WandbSettings)):
         try:
             sections[name] = model.model_validate(raw.get(name, {}))
         except ValidationError as e:

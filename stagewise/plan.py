@@ -1,6 +1,6 @@
 """The resource plan of a study, before it runs: GPUs, memory per GPU and hours per stage.
 
-    stagewise plan configs/olmo2-7b.yaml                 # print it (cluster/cli.py)
+    stagewise plan configs/olmo2-7b.yaml                 # print it (stagewise/commands/plan.py)
     plan = plan_study(load_study("configs/olmo2-7b.yaml")); print(format_plan(plan))
 
 Memory for training is DeepSpeed's own ZeRO estimate of model states plus an activation estimate; serving
@@ -18,6 +18,7 @@ from pathlib import Path
 from stagewise.cluster.architectures import ModelShape, model_shape, shape_from_config, shape_from_params
 from stagewise.config import Study
 from stagewise.core.errors import StagewiseError
+from stagewise.evaluate.pipeline import evaluated_models
 from stagewise.train.config import TrainStageConfig
 
 GB = 1e9
@@ -256,7 +257,7 @@ def plan_training(study: Study, stage: TrainStageConfig) -> TrainPlan:
 
 def served_models(study: Study) -> list[tuple[str, str]]:
     """(model id, role) of every model the Serve app hosts for evaluation: policies, then judges."""
-    out = [(m.id, "policy") for m in study.policy_models()]
+    out = [(mid, "policy") for mid in evaluated_models(study.evaluation, study.context())]
     for rater in study.evaluation.autoraters:
         if rater.kind == "llm_judge" and rater.judge_model and rater.judge_model not in {i for i, _ in out}:
             out.append((rater.judge_model, "judge"))
@@ -346,7 +347,7 @@ def _count_with_registry(name: str, path: str | None) -> int | None:
 
 def plan_evaluation(study: Study, serve: dict[str, ServePlan]) -> EvalPlan:
     c, t, ev = study.cluster, study.cluster.throughput, study.evaluation
-    policies = [m.id for m in study.policy_models()]
+    policies = list(evaluated_models(study.evaluation, study.context()))
     raters = {a.name: a for a in ev.autoraters}
     benches: list[BenchmarkPlan] = []
     prompts_per_policy = 0

@@ -54,16 +54,16 @@ def petri_convert_command(
     first_seed = seed if seed is not None else (study.seed if study else 0)
     with ray_cluster(study.cluster if study else None):
         if endpoint:
-            from stagewise.evaluate.cli import _existing_app
+            from stagewise.serve.app import existing_app
 
-            served = _existing_app(endpoint, api_key)
+            served = existing_app(endpoint, api_key)
             if writer not in served.model_ids:
                 raise StagewiseError(f"--writer {writer!r} is not served at {endpoint} (serves: {', '.join(served.model_ids)})")
             result = _convert(report.kept, served, study, writer, attempts, first_seed, temperature, max_tokens)
         else:
-            from stagewise.serve.app import serve_study
+            from stagewise.run import serving
 
-            with serve_study(study) as served:
+            with serving(study) as served:
                 result = _convert(report.kept, served, study, writer, attempts, first_seed, temperature, max_tokens)
     fail_path = write_report(result, out)
     typer.echo(f"items: {len(result.items)} written to {out}")
@@ -81,7 +81,7 @@ def _convert(kept, served, study, writer, attempts, first_seed, temperature, max
         from stagewise.evaluate.pipeline import serve_client
 
         cfg = study.evaluation
-        gen = ray_data_generate(serve_client(study, served, [writer]), writer, batch_size=cfg.batch_size,
+        gen = ray_data_generate(serve_client(cfg, served, [writer], study.context()), writer, batch_size=cfg.batch_size,
                                 num_cpus=cfg.actor_num_cpus)
     else:  # no study: no tokenizer at hand, so one chat request per seed
         from stagewise.serve.client import ServeClient

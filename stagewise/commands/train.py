@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
         from stagewise.cluster.local import ray_cluster
         from stagewise.config import load_study
         from stagewise.core.errors import StagewiseError
-        from stagewise.train.run import LINEAGE, check_stage_inputs, run_stages, summary
+        from stagewise.run import train as train_stages
+        from stagewise.train.run import LINEAGE, check_stage_inputs, summary
 
         study = load_study(config, overrides or [])
         stages = study.training
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
         for s in stages:
             check_stage_inputs(s)
         with ray_cluster(study.cluster):
-            paths = run_stages(study, stages)
+            paths = train_stages(study, stages)
             for s in stages:
                 out = paths[s.output]
                 typer.echo(f"{s.name}: {summary(json.loads((out / LINEAGE).read_text()))}")

@@ -37,10 +37,11 @@ def register(app: typer.Typer) -> None:
 
 def _foreground(study) -> None:
     from stagewise.cluster.local import ray_cluster
-    from stagewise.serve.app import start_study_app
+    from stagewise.run import served_models
+    from stagewise.serve.app import start_app
 
     with ray_cluster(study.cluster) as cluster:
-        app = start_study_app(study)
+        app = start_app(served_models(study), study.serving)
         try:
             _announce(app)
             if cluster["embedded"] and cluster.get("session_dir"):  # Serve logs to files only there (cluster/local.py)
@@ -67,11 +68,12 @@ def _require_running_cluster(study, flag: str) -> None:
 
 def _detach(study) -> None:
     from stagewise.cluster.local import ray_cluster
-    from stagewise.serve.app import start_study_app
+    from stagewise.run import served_models
+    from stagewise.serve.app import start_app
 
     _require_running_cluster(study, "--detach")
     with ray_cluster(study.cluster):  # joined, so leaving it shuts down neither Serve nor the app
-        app = start_study_app(study)
+        app = start_app(served_models(study), study.serving)
         _announce(app)
     typer.echo(f"detached; stop with: stagewise serve <config> --stop  (app {app.app_name!r})", err=True)
 

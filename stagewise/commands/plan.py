@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def plan(config: str = ConfigArg, overrides: Optional[list[str]] = OverridesArg) -> None:
         """Print GPUs, nodes, memory per GPU, call counts and hours per stage; fail if the study cannot fit."""
-        from stagewise.cluster.plan import format_plan, plan_study
+        from stagewise.plan import format_plan, plan_study
         from stagewise.config import load_study
         from stagewise.core.errors import StagewiseError
 

@@ -1,0 +1,146 @@
+"""The study layer's steps: each stage called with its own config section and the study's `RunContext`.
+
+    study = load_study("configs/demo.yaml")
+    run_study(study)                          # train -> serve -> eval -> analyze, resuming what is done
+
+This is the only code (with `config`, `plan` and `commands/`) that knows a whole study; each function is the
+few lines that hand a stage its section. Each step reads the previous step's files and skips what is
+complete, so rerunning after a crash resumes. Per-step wall times are printed at the end and saved to
+`<output_dir>/report/timings.json`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from ray.actor import ActorHandle
+
+    from stagewise.analysis.analyze import AnalysisOutputs
+    from stagewise.config import Study
+    from stagewise.serve.app import ServedApp
+    from stagewise.train.config import TrainStageConfig
+
+STEPS = ("train", "serve", "eval", "analyze")
+
+
+def check_inputs(study: "Study", until: str = "analyze") -> None:
+    """Every input file and given checkpoint is read or found before any cluster starts: a bad row fails in
+    seconds with its file and row, not after an hour of training."""
+    from stagewise.serve.app import check_sources
+    from stagewise.train.run import check_stage_inputs
+
+    for stage in study.training:
+        check_stage_inputs(stage)
+    check_sources({m.id: m.source for m in study.models if m.source is not None})
+    if until != "train":
+        from stagewise.evaluate.pipeline import check_inputs as check_eval_inputs
+
+        check_eval_inputs(study.evaluation)
+
+
+def train(study: "Study", stages: "list[TrainStageConfig] | None" = None,
+          timings: dict[str, float] | None = None) -> dict[str, Path]:
+    """Train `stages` (default: all) in a running Ray cluster; model id -> exported HF dir."""
+    from stagewise.train.run import run_stages
+
+    return run_stages(study.training if stages is None else stages, study.context(), study.tiny, timings)
+
+
+def served_models(study: "Study") -> dict[str, str]:
+    """Model id -> weights for every model of the study (policies, judges, writers): one app serves them all."""
+    return {m.id: study.model_path(m.id) for m in study.models}
+
+
+@contextmanager
+def serving(study: "Study", deployer: "ActorHandle | None" = None) -> Iterator["ServedApp"]:
+    """The study's models served for the duration of the block (inside `cluster.local.ray_cluster`)."""
+    from stagewise.serve.app import served_app
+
+    with served_app(served_models(study), study.serving, deployer=deployer) as app:
+        yield app
+
+
+def evaluate(study: "Study", served: "ServedApp", *, progress: bool = True) -> Path:
+    from stagewise.evaluate.pipeline import run_evaluation
+
+    return run_evaluation(study.evaluation, study.context(), served, progress=progress)
+
+
+def analyze(study: "Study", output_dir: str | Path | None = None) -> "AnalysisOutputs":
+    """`analyze_store` on the study's store; `output_dir` overrides `study.output_dir` (a moved or copied study)."""
+    from stagewise.analysis.analyze import analyze_store
+
+    out = Path(output_dir if output_dir is not None else study.output_dir)
+    return analyze_store(out / "results", out / "report", study.analysis,
+                         model_order=[m.id for m in study.models], stages={m.id: m.stage for m in study.models},
+                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    start = time.perf_counter()
+    typer.secho(f"== {name}", bold=True)
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - start, 1)
+
+
+def run_study(study: "Study", until: str = "analyze") -> dict[str, float]:
+    """The whole study: train -> serve -> eval -> analyze (stop after `until`); returns wall seconds per step."""
+    from stagewise.cluster.local import ray_cluster
+    from stagewise.config import dump_study
+
+    out = Path(study.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.yaml").write_text(dump_study(study))
+    timings: dict[str, float] = {}
+    total_start = time.perf_counter()
+    with ray_cluster(study.cluster) as cluster:
+        deployer = None
+        if until != "train":
+            from stagewise.serve.deployer import start_deployer
+
+            # Started now, it imports Ray Serve LLM and vLLM (~17 CPU-s) on the core the driver's training prep
+            # (tokenizing, the tiny init) leaves idle, instead of between training and serving (serve/deployer.py).
+            deployer = start_deployer()
+        trained: dict[str, float] = {}
+        with _timed(timings, "train"):
+            paths = train(study, timings=trained)
+        for stage in study.training:
+            typer.echo(f"   {stage.output} -> {paths[stage.output]}")
+        # One chained run trains the stages: `train` is its wall time; `train:<stage>` each stage's part of it
+        # as rank 0 measured (the first includes worker start-up), the rest is the driver's start and exports.
+        timings |= trained
+        if until != "train":
+            with _timed(timings, "serve:start"):
+                served = serving(study, deployer)
+                app = served.__enter__()
+            if cluster["embedded"] and cluster.get("session_dir"):  # its Serve logs go to files only (cluster/local.py)
+                typer.echo(f"   serving logs -> {Path(cluster['session_dir']) / 'logs' / 'serve'}")
+            try:
+                with _timed(timings, "eval"):
+                    results = evaluate(study, app)
+            finally:
+                served.__exit__(None, None, None)
+            typer.echo(f"   results -> {results}")
+    if until == "analyze":
+        with _timed(timings, "analyze"):
+            report = analyze(study)
+        typer.echo(f"   report -> {report}")
+    timings["total"] = round(time.perf_counter() - total_start, 1)
+    (out / "report").mkdir(parents=True, exist_ok=True)
+    (out / "report" / "timings.json").write_text(json.dumps(timings, indent=2))
+    typer.secho("\nwall time per step (s)", bold=True)
+    for name, secs in timings.items():
+        part = name.startswith("train:")  # a part of `train` above it, not a step of its own
+        typer.echo(f"  {'  ' + name if part else name:<24}{secs:>8.1f}")
+    typer.echo(f"\noutputs: {out.resolve()}")
+    return timings
