@@ -23,7 +23,8 @@ from stagewise.analysis.figure import draw_comparison_figure, save_figure
 from stagewise.analysis.report import attach_responses, find_disagreements, write_report
 from stagewise.analysis.store import load_graded_values
 from stagewise.analysis.summary import Statistics, compute_statistics
-from stagewise.analysis.wandb_views import WandbOutputs, WandbSettings
+from stagewise.analysis.wandb_views import WandbOutputs
+from stagewise.core.wandb_run import WandbSettings
 from stagewise.core.errors import StagewiseError
 
 log = logging.getLogger(__name__)

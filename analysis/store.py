@@ -30,9 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from stagewise.core.errors import StagewiseError
+from stagewise.evaluate.schema import GRADES, PARTITIONING  # the store's schema: all analysis knows of evaluate
 
-GRADES = "grades"
-PARTITIONING = ds.partitioning(pa.schema([("model", pa.string()), ("benchmark", pa.string())]), flavor="hive")
 # Columns read from each file (model/benchmark come from the directory names when a file lacks them).
 NEEDED = ("stage", "item_id", "group", "sample_idx", "sampling_hash", "autorater", "autorater_version",
           "unscored", "metrics", "created_at")

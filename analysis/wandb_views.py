@@ -21,23 +21,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 from stagewise.analysis.config import AnalysisConfig
-from stagewise.analysis.store import PARTITIONING, grades_dir
+from stagewise.analysis.store import grades_dir
+from stagewise.evaluate.schema import PARTITIONING
 from stagewise.analysis.summary import Statistics
+from stagewise.core.wandb_run import WandbSettings
 
 CI_CHART_SPEC = "stagewise/ci-bars"
 SAMPLE_COLUMNS = ["benchmark", "item_id", "sample_idx", "autorater", "label", "score", "unscored", "response", "messages"]
-
-
-class WandbSettings(Protocol):
-    mode: str  # offline | online | disabled
-    project: str
-    entity: str | None
 
 
 @dataclass
@@ -53,6 +48,8 @@ def log_study(stats: Statistics, *, settings: WandbSettings, wandb_dir: Path, re
               figure_png: Path | None = None) -> WandbOutputs:
     import wandb
 
+    from stagewise.core.wandb_run import start_run
+
     wandb_dir.mkdir(parents=True, exist_ok=True)  # runs go to <wandb_dir>/wandb/ (init's `dir`, as WANDB_DIR)
     out = WandbOutputs()
     summary, comparisons = stats.summary.to_pylist(), stats.comparisons.to_pylist()
@@ -60,10 +57,10 @@ def log_study(stats: Statistics, *, settings: WandbSettings, wandb_dir: Path, re
         mine = [r for r in summary if r["model"] == model]
         if not mine:
             continue
-        run = wandb.init(project=settings.project, entity=settings.entity, group=study_name, name=model,
-                         job_type="analysis", dir=str(wandb_dir), mode=settings.mode, tags=[stages.get(model, "")],
-                         config={"study": study_name, "model": model, "stage": stages.get(model, ""),
-                                 "analysis": cfg.model_dump(mode="json")}, reinit="create_new")
+        run = start_run(settings, wandb_dir, name=model, job_type="analysis", group=study_name,
+                        tags=[stages.get(model, "")], reinit="create_new",
+                        config={"study": study_name, "model": model, "stage": stages.get(model, ""),
+                                "analysis": cfg.model_dump(mode="json")})
         try:
             for r in mine:
                 key = f"{r['benchmark']}/{r['metric']}"

@@ -21,7 +21,7 @@ Write one module in `evaluate/benchmarks/` (it is imported by `discover()`, no o
 
 `render(item) -> messages` defaults to one user turn with `Item.prompt`; override it for system prompts,
 context or multi-turn items. `load(path_or_id, limit)` reads CSV/JSONL/Parquet or a hub dataset through
-`evaluate.loaders` (one-line errors naming file and row) and returns ITEM_SCHEMA dicts; `path=None` reads
+`stagewise.core.records` (one-line errors naming file and row) and returns ITEM_SCHEMA dicts; `path=None` reads
 `evaluate/benchmarks/embedded/<name>.<csv|jsonl|parquet>`. Override `read_rows` for other layouts (e.g. a
 folder of files). Metric names are the contract with `analysis/`: lower_snake_case, a rate's value is 0/1
 with 1 = the bad event (over_refusal, unsafe, ...), scores in [0, 1].
@@ -145,7 +145,7 @@ class Benchmark:
 
     def read_rows(self, path_or_id: str | None) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
         """(source name, [(row number, row)]) of the public file, columns checked."""
-        from stagewise.evaluate.loaders import read_records
+        from stagewise.core.records import read_records
 
         source = str(self.embedded_path()) if path_or_id is None else path_or_id
         return read_records(source, self.columns)
@@ -155,7 +155,7 @@ class Benchmark:
 
     def read(self, path_or_id: str | None, limit: int | None = None) -> LoadReport:
         """Load and render the items (first `limit` kept items), with exclusion counts."""
-        from stagewise.evaluate.loaders import row_error
+        from stagewise.core.records import row_error
 
         source, rows = self.read_rows(path_or_id)
         ctx = LoadContext(source)

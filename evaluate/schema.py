@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 METRIC = pa.struct([("name", pa.string()), ("value", pa.float64())])
@@ -53,6 +54,12 @@ GRADED_SCHEMA = pa.schema(
         ("created_at", pa.timestamp("us", tz="UTC")),
     ]
 )
+
+
+# The store's layout, the contract between evaluate.store (the writer) and analysis.store (the reader):
+# `<results>/<kind>/model=<m>/benchmark=<b>/part-<uuid>.parquet`, kind "generations" or "grades".
+GENERATIONS, GRADES = "generations", "grades"
+PARTITIONING = ds.partitioning(pa.schema([("model", pa.string()), ("benchmark", pa.string())]), flavor="hive")
 
 
 def sampling_hash(sampling: dict[str, Any]) -> str:

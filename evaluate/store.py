@@ -24,13 +24,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from stagewise.evaluate.schema import GENERATION_SCHEMA, GRADED_SCHEMA, generation_key
+from stagewise.evaluate.schema import GENERATION_SCHEMA, GENERATIONS, GRADED_SCHEMA, GRADES, generation_key
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["generations", "grades"]
-SCHEMAS: dict[str, pa.Schema] = {"generations": GENERATION_SCHEMA, "grades": GRADED_SCHEMA}
-PARTITIONING = ds.partitioning(pa.schema([("model", pa.string()), ("benchmark", pa.string())]), flavor="hive")
+SCHEMAS: dict[str, pa.Schema] = {GENERATIONS: GENERATION_SCHEMA, GRADES: GRADED_SCHEMA}
 
 
 class ResultStore:

@@ -1,11 +1,13 @@
-"""Reading public benchmark files as published: CSV, JSONL, Parquet, or a hub dataset.
+"""The one record reader: benchmark files and training data, as published: CSV, JSONL, Parquet, or a hub dataset.
 
     source, rows = read_records("xstest_prompts.csv", required=("id", "prompt", "type", "label"))
+    source, rows = read_records("allenai/tulu-3-sft-olmo-2-mixture")     # every shard of its train split
 
-Files are read unmodified; every problem is one `StagewiseError` line naming the file and the row (data rows
-count from 1, after a CSV header): missing column, empty file, bad encoding, unparseable line. A source that
-is not a local path is taken as a hub dataset, `owner/name` (its one data file) or `owner/name/path/in/repo.csv`,
-fetched with `huggingface_hub` where there is a network (never in tests: HF_HUB_OFFLINE).
+Files are read unmodified; every problem is one `StagewiseError` line in one format, `<source>: row <n>: <why>`
+(data rows count from 1, after a CSV header; a JSONL row is its line): missing column, empty file, bad encoding,
+unparseable line. A source that is not a local path is a hub dataset, fetched with `huggingface_hub` where there
+is a network (never in tests: HF_HUB_OFFLINE) and read by the same readers: `owner/name/path/in/repo.csv` (that
+file), or `owner/name` (its one data file, or the shards of its train split).
 """
 from __future__ import annotations
 
@@ -30,18 +32,13 @@ def read_records(source: str, required: tuple[str, ...] = ()) -> tuple[str, list
     """(source, [(row number, row dict)]) with `required` columns checked."""
     path = Path(source).expanduser()
     if not path.exists():
-        path = _from_hub(source)
-    if path.is_dir():
-        raise StagewiseError(f"{source}: is a folder; give one {'/'.join(SUFFIXES)} file")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        columns, rows = _read_csv(path, source)
-    elif suffix in (".jsonl", ".json"):
-        columns, rows = _read_jsonl(path, source)
-    elif suffix == ".parquet":
-        columns, rows = _read_parquet(path, source)
+        columns, rows = [], []
+        for shard in _from_hub(source):  # shards of one split: row numbers run on across them
+            cols, more = _read_file(shard, source)
+            columns = columns or cols
+            rows += [(len(rows) + n, r) for n, r in more]
     else:
-        raise StagewiseError(f"{source}: unknown file type {suffix or '(none)'!r} (expected {', '.join(SUFFIXES)})")
+        columns, rows = _read_file(path, source)
     if not rows:
         raise StagewiseError(f"{source}: empty file (no data rows)")
     missing = [c for c in required if c not in columns]
@@ -53,13 +50,29 @@ def read_records(source: str, required: tuple[str, ...] = ()) -> tuple[str, list
     return source, rows
 
 
+def _read_file(path: Path, source: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    if path.is_dir():
+        raise StagewiseError(f"{source}: is a folder; give one {'/'.join(SUFFIXES)} file")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        columns, rows = _read_csv(path, source)
+    elif suffix in (".jsonl", ".json"):
+        columns, rows = _read_jsonl(path, source)
+    elif suffix == ".parquet":
+        columns, rows = _read_parquet(path, source)
+    else:
+        raise StagewiseError(f"{source}: unknown file type {suffix or '(none)'!r} (expected {', '.join(SUFFIXES)})")
+    return columns, rows
+
+
 def _decode(path: Path, source: str) -> str:
     data = path.read_bytes()
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise StagewiseError(f"{source}: line {line}: not UTF-8 text (byte {e.start}: {e.reason})") from None
+        where = "row" if path.suffix.lower() in (".jsonl", ".json") else "line"  # a JSONL row is its line
+        raise StagewiseError(f"{source}: {where} {line}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
 def _read_csv(path: Path, source: str) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
@@ -113,8 +126,9 @@ def _read_parquet(path: Path, source: str) -> tuple[list[str], list[tuple[int, d
     return table.column_names, list(enumerate(table.to_pylist(), start=1))
 
 
-def _from_hub(source: str) -> Path:
-    """Download a hub dataset file: `owner/name` (its single data file) or `owner/name/<file in repo>`."""
+def _from_hub(source: str) -> list[Path]:
+    """Download a hub dataset's data: `owner/name/<file in repo>`, or `owner/name`: its single data file, or the
+    shards of its train split (`train-00000-of-00004.parquet`, ...) in name order."""
     parts = source.strip("/").split("/")
     if len(parts) < 2 or source.startswith((".", "/", "~")):
         raise StagewiseError(f"{source}: no such file")
@@ -125,14 +139,15 @@ def _from_hub(source: str) -> Path:
     repo = "/".join(parts[:2])
     try:
         if len(parts) > 2:
-            filename = "/".join(parts[2:])
+            filenames = ["/".join(parts[2:])]
         else:
-            files = [f for f in list_repo_files(repo, repo_type="dataset") if f.lower().endswith(SUFFIXES)]
-            if len(files) != 1:
+            files = sorted(f for f in list_repo_files(repo, repo_type="dataset") if f.lower().endswith(SUFFIXES))
+            train = [f for f in files if Path(f).name.startswith("train")]
+            filenames = files if len(files) == 1 else train
+            if not filenames:
                 listed = ", ".join(files[:8]) or "none"
                 raise StagewiseError(f"{source}: name one data file as {repo}/<file> (found: {listed})")
-            filename = files[0]
-        return Path(hf_hub_download(repo, filename, repo_type="dataset"))
+        return [Path(hf_hub_download(repo, f, repo_type="dataset")) for f in filenames]
     except StagewiseError:
         raise
     except Exception as e:  # offline, no such repo, gated: all one line for the user
