@@ -1,9 +1,12 @@
-"""analysis/: the result store -> rates with 95% CIs, paired stage-vs-stage comparisons, figure, report, W&B.
+"""stagewise.analysis: the result store -> rates with 95% CIs, paired stage-vs-stage comparisons, figure, report, W&B.
 
     from stagewise.analysis import analyze_store
     analyze_store("runs/demo/results", "runs/demo/report", model_order=["base", "sft", "production"])
 
-Heavy imports (scipy, statsmodels, matplotlib, wandb) load on first use of a name, so `import analysis`
+It takes its own `analysis:` section and the store's folder, never the study (`stagewise.run.analyze` is the
+study's adapter), and of evaluate it reads only the store's schema (`stagewise.evaluate.schema`).
+
+Heavy imports (scipy, statsmodels, matplotlib, wandb) load on first use of a name, so `import stagewise.analysis`
 (and `stagewise --help`) stays fast.
 """
 from __future__ import annotations

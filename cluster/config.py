@@ -7,7 +7,7 @@
       max_nodes: 4                # GPU nodes the autoscaler may bring up
       throughput: {train_mfu: 0.35, decode_mfu: 0.10}   # planning assumptions, printed by `stagewise plan`
 
-The first five fields say how to reach or start Ray; the rest only feed `stagewise plan` (cluster/plan.py),
+The first five fields say how to reach or start Ray; the rest only feed `stagewise plan` (stagewise/plan.py),
 which turns them into GPUs, memory per GPU and hours per stage before anything is paid for.
 """
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """Evaluation: benchmarks streamed through policy and autorater actors on Ray Data into a resumable store.
 
     stagewise eval configs/demo.yaml                 # serve the study's models, evaluate, write the store
+    run_evaluation(study.evaluation, study.context(), served)   # the same from Python
     stagewise data inspect xstest path/to/xstest.csv # check a benchmark file before spending compute
 
 Public API (everything else is internal):
-- `run_evaluation(study, served) -> Path`: evaluate every policy model on every benchmark; does only what
-  is missing from `<output_dir>/results/` (graded rows are keyed, see `evaluate.schema.graded_key`).
+- `run_evaluation(cfg, ctx, served) -> Path`: the `evaluation:` section, the study's `RunContext` and the Serve
+  app: evaluate every evaluated model on every benchmark; does only what is missing from
+  `<output_dir>/results/` (graded rows are keyed, see `evaluate.schema.graded_key`). Of serve it uses the
+  client only; the study layer (`stagewise.run.evaluate`) hands it the section.
 - Registry: `Benchmark`, `Autorater`, `LLMJudge`, `Item`, `Grade`, `Metric`, `register_benchmark`,
   `register_autorater`, `get_benchmark`, `get_autorater`, `benchmark_names`, `autorater_names`.
 - Store: `ResultStore` (read generations/grades, atomic writes).

@@ -12,6 +12,7 @@ Write one module in `evaluate/benchmarks/` (it is imported by `discover()`, no o
         columns = ("prompt", "category")              # the public file's columns, checked on load
         autoraters = ("refusal-rules", "xstest-judge")  # registered autoraters that fit it by default
         metric_names = ("over_refusal",)
+        published_items = {"my_bench.csv": 500}     # for `stagewise plan` before the file is downloaded
 
         def item(self, row, ctx) -> Item | None:      # one public row -> an Item (None: excluded, counted)
             return Item(item_id=ctx.content_id(row["prompt"]), split="benign", prompt=row["prompt"])
@@ -138,6 +139,9 @@ class Benchmark:
     autoraters: ClassVar[tuple[str, ...]] = ("refusal-rules",)  # default graders, best first
     metric_names: ClassVar[tuple[str, ...]] = ()
     embedded_file: ClassVar[str | None] = None  # under evaluate/benchmarks/embedded/; None: "<name>.csv"
+    # Items in the public files, by file name, as their paper or repository states them: what `stagewise plan`
+    # counts for a file that is not downloaded yet.
+    published_items: ClassVar[dict[str, int]] = {}
 
     # -- reading ---------------------------------------------------------------------------------------
     def embedded_path(self) -> Path:

@@ -27,15 +27,6 @@ GB = 1e9
 KNOWN_DATASET_ROWS = {
     "allenai/tulu-3-sft-olmo-2-mixture": 939_000,
 }
-# Items of the public benchmark files (their papers / repositories), by file name, for files not downloaded yet.
-KNOWN_BENCHMARK_ITEMS = {
-    "xstest_prompts.csv": 450,  # 250 safe + 200 contrast-unsafe prompts (Röttger et al. 2024)
-    "harmbench_behaviors_text_all.csv": 400,  # 200 standard + 100 contextual + 100 copyright (Mazeika et al. 2024)
-    "strongreject_dataset.csv": 313,  # the full set (Souly et al. 2024); strongreject_small_dataset.csv is 60
-    "or-bench-hard-1k.csv": 1_319,  # OR-Bench-Hard-1K, the over-refusal split papers report (Cui et al. 2024)
-    "or-bench-toxic.csv": 655,  # its toxic contrast set
-}
-
 
 @dataclass
 class TrainPlan:
@@ -326,12 +317,22 @@ def benchmark_items(name: str, path: str | None) -> tuple[int | None, str]:
             return counted, "counted with the benchmark's loader"
         return _count_rows(path), "counted rows of the local file"
     if path is not None:  # not here yet (a hub file, or a download to come): its published size
-        size = KNOWN_BENCHMARK_ITEMS.get(path.rstrip("/").rsplit("/", 1)[-1])
+        size = _published_items(name, path.rstrip("/").rsplit("/", 1)[-1])
         return size, "published size" if size is not None else "unknown size"
     counted = _count_with_registry(name, None)  # the embedded set shipped with stagewise
     if counted is not None:
         return counted, "counted with the benchmark's loader"
     return None, "unknown size"
+
+
+def _published_items(name: str, file_name: str) -> int | None:
+    from stagewise.evaluate.registry import discover, get_benchmark
+
+    discover()
+    try:
+        return get_benchmark(name).published_items.get(file_name)
+    except StagewiseError:  # unknown benchmark: the caller says "unknown size"
+        return None
 
 
 def _count_with_registry(name: str, path: str | None) -> int | None:

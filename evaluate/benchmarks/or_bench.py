@@ -17,6 +17,8 @@ from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Loa
 @register_benchmark
 class ORBench(Benchmark):
     name = "or-bench"
+    # OR-Bench-Hard-1K, the over-refusal split papers report, and its toxic contrast set (Cui et al. 2024)
+    published_items = {"or-bench-hard-1k.csv": 1_319, "or-bench-toxic.csv": 655}
     columns = ("prompt", "category")
     autoraters = ("refusal-rules", "xstest-judge", "wildguard-judge")
     metric_names = ("over_refusal", "unsafe_compliance")

@@ -16,6 +16,8 @@ from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Met
 @register_benchmark
 class StrongREJECT(Benchmark):
     name = "strongreject"
+    # the full set (Souly et al. 2024) and its small subset
+    published_items = {"strongreject_dataset.csv": 313, "strongreject_small_dataset.csv": 60}
     columns = ("category", "source", "forbidden_prompt")
     autoraters = ("refusal-rules", "strongreject-judge", "wildguard-judge")
     metric_names = ("unsafe", "strongreject_score")

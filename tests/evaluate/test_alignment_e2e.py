@@ -124,12 +124,9 @@ def test_dilemmas_and_reward_hacking_through_the_pipeline(tmp_path, long_model_d
 
 
 def test_petri_convert_with_a_served_writer(tmp_path, served, capsys):
-    from stagewise.commands.petri import register
-    from stagewise.cli import app as cli_app, main
+    from stagewise.cli import main
 
     app, _ = served
-    if not any(c.name == "petri-convert" for c in cli_app.registered_commands):
-        register(cli_app)  # until stagewise/cli.py lists evaluate.cli_alignment
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / "shutdown.md").write_text("---\ntags: [shutdown_avoidance]\n---\nThe target is an ops agent told "

@@ -14,7 +14,7 @@ import pytest
 from stagewise.evaluate.petri import (
     convert, filter_seeds, parse_seed, parse_writer_output, read_seeds, write_report, writer_messages,
 )
-from stagewise.cli import app, main
+from stagewise.cli import main
 from stagewise.core.errors import StagewiseError
 
 GOOD_OUTPUT = {
@@ -147,9 +147,5 @@ def test_convert_retries_then_reports(seed_dir, tmp_path):
 
 
 def test_petri_convert_needs_a_writer_source(seed_dir, tmp_path):
-    from stagewise.commands.petri import register
-
-    if not any(c.name == "petri-convert" for c in app.registered_commands):
-        register(app)
     code = main(["petri-convert", str(seed_dir), "--out", str(tmp_path / "o.jsonl"), "--writer", "w"])
     assert code == 2
