@@ -165,15 +165,17 @@ def validate_study(raw: dict[str, Any], source: str = "<config>") -> Study:
     try:
         return Study.model_validate(raw)
     except ValidationError as e:
-        raise StagewiseError(f"{source}: {_first_error(e, raw)}") from None
+        raise StagewiseError(f"{source}: {validation_error_line(e, raw)}") from None
 
 
 _NAMED_LISTS = {"models": "id", "training": "name", "benchmarks": "name", "autoraters": "name"}
 
 
-def _first_error(e: ValidationError, raw: dict[str, Any]) -> str:
+def validation_error_line(e: ValidationError, raw: dict[str, Any], prefix: tuple[str, ...] = ()) -> str:
+    """`field.path: why` for the first error; list items named by their name field (`training.sft.lr`).
+    `prefix`: where the validated model sits in `raw` (a section validated on its own)."""
     err = e.errors()[0]
-    loc = list(err["loc"])
+    loc = [*prefix, *err["loc"]]
     parts: list[str] = []
     node: Any = raw
     for i, key in enumerate(loc):

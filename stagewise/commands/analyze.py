@@ -61,7 +61,7 @@ def _defaults_with_overrides(overrides: list[str]):
     from pydantic import ValidationError
 
     from stagewise.analysis.config import AnalysisConfig
-    from stagewise.config import apply_override
+    from stagewise.config import apply_override, validation_error_line
     from stagewise.core.wandb_run import WandbSettings
 
     raw: dict = {}
@@ -75,10 +75,7 @@ def _defaults_with_overrides(overrides: list[str]):
         try:
             sections[name] = model.model_validate(raw.get(name, {}))
         except ValidationError as e:
-            err = e.errors()[0]
-            field = ".".join(str(p) for p in (name, *err["loc"]))
-            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-            raise StagewiseError(f"override {field}: {msg}") from None
+            raise StagewiseError(f"override {validation_error_line(e, raw, prefix=(name,))}") from None
     return sections["analysis"], sections["wandb"]
 
 
