@@ -73,7 +73,7 @@ def run_raw(model: Path, prompts: list[str], args) -> list[float]:
 def run_served(model: Path, prompts: list[str], args) -> dict[str, list[float]]:
     from stagewise.cluster.config import ClusterConfig
     from stagewise.cluster.local import ray_cluster
-    from stagewise.serve.app import start_app
+    from stagewise.serve.app import delete_app, start_app
     from stagewise.serve.client import ServeClient
     from stagewise.serve.config import ServeConfig
 
@@ -103,7 +103,7 @@ def run_served(model: Path, prompts: list[str], args) -> dict[str, list[float]]:
                     rates.setdefault(name, []).append(sum(r.completion_tokens for r in results) / dt)
                     print(f"  {name}: {rates[name][-1]:,.0f} tok/s", flush=True)
         finally:
-            app.shutdown()
+            delete_app(app)
     return rates
 
 

@@ -27,7 +27,7 @@ from stagewise.core.errors import StagewiseError
 if TYPE_CHECKING:
     from stagewise.core.context import ModelRef, RunContext
     from stagewise.evaluate.config import EvalConfig
-    from stagewise.serve.app import ServedApp
+    from stagewise.serve.client import ServedApp
     from stagewise.serve.client import ServeClient
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,11 @@
         ServeClient(app.base_url, app.api_key).chat_many_sync("sft", conversations, {"max_tokens": 64})
 
 Built with Ray Serve's LLM API (`build_openai_app`): one `LLMServer` deployment (a vLLM engine per replica)
-per model id, behind one OpenAI ingress at `http://<host>:<port>/v1`. On CPU machines each engine gets a
-CPU placement bundle and vLLM's CPU build; on GPU clusters accelerator type, tensor parallelism and context
-length come from the config. `stagewise serve <config>` (stagewise/commands/serve.py) serves a study's models.
+per model id, behind one OpenAI ingress at `http://<host>:<port>/v1`. Each model serves on GPUs or CPUs as
+`serve/placement.py` decides: a CPU engine gets a CPU placement bundle and vLLM's CPU build; a GPU engine its
+accelerator type, tensor parallelism and context length from the config. The private Ray / vLLM internals it
+patches live in `serve/internals.py`. `stagewise serve <config>` (stagewise/commands/serve.py) serves a study's
+models.
 """
 from __future__ import annotations
 
@@ -20,12 +22,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stagewise.cluster.env import cpu_runtime_env, has_cuda
+from stagewise.cluster.env import cpu_runtime_env
+from stagewise.serve.client import ServedApp
 from stagewise.serve.config import ServeConfig
+from stagewise.serve.placement import live_cluster_has_gpus, serves_on_gpu
 from stagewise.core.errors import StagewiseError
 
 if TYPE_CHECKING:
@@ -41,42 +44,16 @@ API_KEY_ENV = "STAGEWISE_API_KEY"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-@dataclass
-class ServedApp:
-    """A running app: where to send OpenAI requests, with which key, for which model ids."""
-
-    base_url: str  # e.g. http://127.0.0.1:8000/v1
-    api_key: str | None
-    model_ids: list[str]
-    app_name: str = "stagewise"
-    models: dict[str, str] = field(default_factory=dict)  # model id -> weights it serves
-
-    def shutdown(self) -> None:
-        """Delete this app (its engines and replicas); Serve itself stays up for other apps."""
-        from ray import serve
-
-        serve.delete(self.app_name, _blocking=True)
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Building the application
-
-
-def use_gpu(cfg: ServeConfig) -> bool:
-    if cfg.device != "auto":
-        return cfg.device == "gpu"
-    import ray
-
-    if ray.is_initialized():  # the cluster decides: a CPU-only head may drive GPU workers
-        return ray.cluster_resources().get("GPU", 0) > 0
-    return has_cuda()
 
 
 def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMConfig":
     """The Ray Serve LLM config of one model: placement, autoscaling bounds and vLLM engine settings."""
     from ray.serve.llm import LLMConfig
 
-    from stagewise.serve.callbacks import SkipNodeDownload
+    from stagewise.serve import internals
 
     m = cfg.for_model(model_id)
     engine_kwargs: dict[str, Any] = {
@@ -93,7 +70,6 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
     }
     placement: dict[str, Any] = {}
     runtime_env = None
-    server_cls = None
     if gpu:
         engine_kwargs["tensor_parallel_size"] = m.tensor_parallel_size
         if m.accelerator_type:
@@ -109,17 +85,13 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
         bind = os.environ.get("VLLM_CPU_OMP_THREADS_BIND", "nobind")
         env = {**cpu_runtime_env(), "VLLM_CPU_KVCACHE_SPACE": str(cfg.kv_cache_gb), "VLLM_CPU_OMP_THREADS_BIND": bind}
         runtime_env = {"env_vars": env}
-        from stagewise.serve.engine import InProcessLLMServer
-
-        server_cls = InProcessLLMServer  # one process less per engine (serve/engine.py)
     engine_kwargs.update(m.engine_kwargs)
     return LLMConfig(
         model_loading_config={"model_id": model_id, "model_source": source},
         engine_kwargs=engine_kwargs,
         deployment_config=deployment,
         runtime_env=runtime_env,
-        server_cls=server_cls,
-        callback_config={"callback_class": SkipNodeDownload},  # sources are local dirs or hub ids (check_sources)
+        **internals.llm_config_fields(cpu=not gpu),  # server class and callback (serve/internals.py)
         **placement,
     )
 
@@ -143,21 +115,17 @@ def build_app(models: dict[str, str], cfg: ServeConfig, api_key: str | None = No
     """The Serve application for `models` (model id -> local HF dir or hub id); `serve.run` it to start it."""
     from ray.serve.llm import build_openai_app
 
-    from stagewise.serve.ingress import KeyedOpenAiIngress
+    from stagewise.serve import internals
 
     if not models:
         raise StagewiseError("serving: no models to serve")
-    gpu = use_gpu(cfg)
-    configs = [llm_config(mid, src, cfg, gpu) for mid, src in models.items()]
-    return build_openai_app(
-        {
-            "llm_configs": configs,
-            "ingress_cls_config": {
-                "ingress_cls": KeyedOpenAiIngress,
-                "ingress_extra_kwargs": {"api_key": api_key or resolve_api_key(cfg)},
-            },
-        }
-    )
+    ingress = internals.ingress_cls_config(api_key or resolve_api_key(cfg))
+    cluster_gpus = live_cluster_has_gpus()
+    configs = [llm_config(mid, src, cfg, serves_on_gpu(cfg, mid, cluster_gpus)) for mid, src in models.items()]
+    app_config: dict[str, Any] = {"llm_configs": configs}
+    if ingress is not None:  # None: Ray's own ingress (no key, unpatched versions)
+        app_config["ingress_cls_config"] = ingress
+    return build_openai_app(app_config)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -173,13 +141,12 @@ def _free_port(host: str) -> int:
 def start_serve(cfg: ServeConfig) -> tuple[str, int]:
     """Start Serve's HTTP proxy on cfg.host:cfg.port (or find the one already running); return where it is."""
     from ray import serve
-    from ray.serve.context import _get_global_client
+
+    from stagewise.serve import internals
 
     port = cfg.port or _free_port(cfg.host)
     serve.start(http_options={"host": cfg.host, "port": port})
-    # If Serve was already running on this cluster it keeps its own address; there is no public getter.
-    http = _get_global_client().http_config
-    return http.host, http.port
+    return internals.serve_address(cfg.host, port)  # Serve already running keeps its own address
 
 
 def start_app(
@@ -238,6 +205,13 @@ def existing_app(endpoint: str, api_key: str | None) -> ServedApp:
     except Exception as e:  # unreachable, wrong key, not an OpenAI server: one line
         raise StagewiseError(f"--endpoint {endpoint}: cannot list models ({type(e).__name__}: {e})") from None
     return ServedApp(base_url=endpoint.rstrip("/"), api_key=api_key, model_ids=ids)
+
+
+def delete_app(app: ServedApp) -> None:
+    """Delete a running app (its engines and replicas); Serve itself stays up for other apps."""
+    from ray import serve
+
+    serve.delete(app.app_name, _blocking=True)
 
 
 def _delete_quietly(app_name: str) -> None:

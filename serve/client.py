@@ -37,6 +37,18 @@ RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass
+class ServedApp:
+    """A running OpenAI-compatible app: where to send requests, with which key, for which model ids (built by
+    `serve.app.start_app`, or `serve.app.existing_app` for an endpoint someone else started)."""
+
+    base_url: str  # e.g. http://127.0.0.1:8000/v1
+    api_key: str | None
+    model_ids: list[str]
+    app_name: str = "stagewise"
+    models: dict[str, str] = field(default_factory=dict)  # model id -> weights it serves
+
+
+@dataclass
 class ChatResult:
     text: str
     finish_reason: str

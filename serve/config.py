@@ -43,7 +43,7 @@ class ServeConfig(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535)  # 0: pick a free port
     api_key: str | None = None  # or set STAGEWISE_API_KEY; None: no key required
     ready_timeout_s: float = Field(default=300, gt=0)
-    # auto: CPU placement (vLLM's CPU build) unless the cluster has GPUs.
+    # auto, per model: GPUs if it names an accelerator_type or the cluster has GPUs, else CPUs (serve/placement.py).
     device: Literal["auto", "cpu", "gpu"] = "auto"
     # auto: bfloat16 on GPUs and on CPUs with bf16 units (AVX-512 BF16 / AMX); float32 on other CPUs, which
     # emulate bf16 (vLLM decoded ~2x slower in bf16 than fp32 on this project's AVX2 dev machine). float16 is

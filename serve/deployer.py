@@ -27,10 +27,10 @@ class AppDeployer:
     def __init__(self) -> None:
         import ray.serve.llm  # noqa: F401  (what build_app needs, imported once, here)
 
-        import stagewise.serve.engine  # noqa: F401
-        import stagewise.serve.ingress  # noqa: F401
+        from stagewise.serve import internals  # decides (and says) whether the patches apply
 
-        _start_telemetry_agent()
+        # Off the engines' path: each replica waits on this actor once its engine has started (~5 s a model).
+        internals.start_telemetry_agent()
 
     def deploy(self, models: dict[str, str], cfg: "ServeConfig", api_key: str | None,
                route_prefix: str) -> tuple[str, int] | str:
@@ -65,20 +65,6 @@ def _quiet_builder_logs() -> None:
     names = [n for n in logging.root.manager.loggerDict if n.startswith("ray.serve.")]
     for name in ["ray.serve", *names]:
         logging.getLogger(name).setLevel(logging.WARNING)
-
-
-def _start_telemetry_agent() -> None:
-    """Create Ray Serve LLM's usage-telemetry actor now, so the engine replicas find it running.
-
-    Each `LLMServer` replica, once its engine has started, reports to a detached actor and waits for the answer;
-    the first replica creates it (`get_if_exists`), a new worker process that takes ~5 CPU-s to start. That
-    sat between "engine started" and "replica ready" for every model (~5 s of wall on 2 cores). Created here,
-    it starts with the deployer, off that path. Only a head start: if Ray moves the helper, replicas create it."""
-    try:
-        from ray.llm._internal.serve.observability.usage_telemetry.usage import _get_or_create_telemetry_agent
-    except ImportError:
-        return
-    _get_or_create_telemetry_agent()
 
 
 def start_deployer() -> "ActorHandle":

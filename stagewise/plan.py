@@ -19,6 +19,7 @@ from stagewise.cluster.architectures import ModelShape, model_shape, shape_from_
 from stagewise.config import Study
 from stagewise.core.errors import StagewiseError
 from stagewise.evaluate.pipeline import evaluated_models
+from stagewise.serve.placement import serves_on_gpu
 from stagewise.train.config import TrainStageConfig
 
 GB = 1e9
@@ -259,11 +260,13 @@ def _dtype_bytes(dtype: str) -> int:
     return 4 if dtype in ("float32", "fp32") else 2
 
 
-def _serves_on_gpu(study: Study, model_id: str) -> bool:
+def planned_cluster_has_gpus(study: Study) -> bool:
+    """Whether the cluster this plan is for has GPUs: the study asks for some (a training stage with use_gpu, a
+    served model with an accelerator_type, serving.device gpu, or an embedded cluster given num_gpus). The Serve
+    app asks the live cluster the same question (`serve.placement.live_cluster_has_gpus`)."""
     s = study.serving
-    if s.device != "auto":
-        return s.device == "gpu"
-    return s.for_model(model_id).accelerator_type is not None
+    return (any(stage.use_gpu for stage in study.training) or s.device == "gpu" or bool(study.cluster.num_gpus)
+            or any(m.accelerator_type for m in s.models.values()))
 
 
 def plan_serving(study: Study, model_id: str, role: str) -> ServePlan:
@@ -273,7 +276,7 @@ def plan_serving(study: Study, model_id: str, role: str) -> ServePlan:
     shape = resolve_shape(study, model_id, f"models.{model_id}")
     tp = cfg.tensor_parallel_size
     max_len = cfg.max_model_len or s.max_model_len
-    gpu = _serves_on_gpu(study, model_id)
+    gpu = serves_on_gpu(s, model_id, planned_cluster_has_gpus(study))  # the app's own placement rule
     dtype = s.engine_dtype(gpu)
     weights = shape.params * _dtype_bytes(dtype) / tp
     kv_token = shape.kv_bytes_per_token(_dtype_bytes(dtype))

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from stagewise.analysis.analyze import AnalysisOutputs
     from stagewise.config import Study
-    from stagewise.serve.app import ServedApp
+    from stagewise.serve.client import ServedApp
     from stagewise.train.config import TrainStageConfig
 
 STEPS = ("train", "serve", "eval", "analyze")

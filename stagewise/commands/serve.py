@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 def _foreground(study) -> None:
     from stagewise.cluster.local import ray_cluster
     from stagewise.run import served_models
-    from stagewise.serve.app import start_app
+    from stagewise.serve.app import delete_app, start_app
 
     with ray_cluster(study.cluster) as cluster:
         app = start_app(served_models(study), study.serving)
@@ -52,7 +52,7 @@ def _foreground(study) -> None:
         except (KeyboardInterrupt, SystemExit):  # ray_cluster turns SIGTERM into SystemExit
             typer.echo("stopping", err=True)
         finally:
-            app.shutdown()
+            delete_app(app)
     typer.echo("stopped", err=True)
 
 

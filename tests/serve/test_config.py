@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 from stagewise.serve.app import check_sources, failure_reason, llm_config
-from stagewise.serve.callbacks import SkipNodeDownload
 from stagewise.serve.client import ServeClient, _conversation_key, _split_sampling
 from stagewise.serve.config import ServeConfig, ServedModelConfig, cpu_has_bf16
 from stagewise.core.errors import StagewiseError
@@ -56,36 +55,6 @@ def test_dtype_auto_is_fp32_only_on_cpus_that_emulate_bf16(tmp_path, monkeypatch
         ServeConfig(dtype="fp8")
 
 
-def test_engines_skip_rays_model_download_task():
-    import asyncio
-
-    import ray
-
-    cfg = llm_config("m", "/ckpt/m", ServeConfig(), gpu=False)
-    assert cfg.callback_config.callback_class is SkipNodeDownload
-    # Built by hand: `cfg.get_or_create_callback()` looks up the current placement group, which would start a
-    # 2-CPU Ray in this process that later tests' clusters then silently join.
-    callback = SkipNodeDownload(llm_config=cfg)
-    asyncio.run(callback.run_callback("on_before_node_init"))
-    assert callback.ctx.run_init_node is False
-    assert not ray.is_initialized()
-
-
-def test_cpu_engines_run_their_one_worker_in_process():
-    from vllm.config import ParallelConfig
-
-    from stagewise.serve.engine import InProcessLLMServer, run_single_worker_in_process
-
-    assert llm_config("m", "/ckpt/m", ServeConfig(), gpu=False).server_cls is InProcessLLMServer
-    assert llm_config("m", "org/m", ServeConfig(), gpu=True).server_cls is None  # Ray executor: left to Ray Serve LLM
-    one = ParallelConfig(distributed_executor_backend="mp")
-    run_single_worker_in_process(one)
-    assert one.distributed_executor_backend == "uni"
-    two = ParallelConfig(distributed_executor_backend="mp", tensor_parallel_size=2)
-    run_single_worker_in_process(two)
-    assert two.distributed_executor_backend == "mp"
-
-
 def test_replica_bounds_are_checked():
     with pytest.raises(ValidationError, match="min_replicas 3 is above max_replicas 2"):
         ServedModelConfig(min_replicas=3, max_replicas=2)
@@ -108,16 +77,6 @@ def test_failure_reason_is_the_last_exception_line():
     )
     assert failure_reason(message).startswith("json.decoder.JSONDecodeError: Unterminated string")
     assert failure_reason("") == "no reason given"
-
-
-def test_every_ingress_route_checks_the_api_key():
-    from ray.llm._internal.serve.core.ingress.ingress import DEFAULT_ENDPOINTS
-
-    from stagewise.serve.ingress import GUARDED_ROUTES, KeyedOpenAiIngress
-
-    # A route Ray adds later and we do not override would be served without the key.
-    assert set(DEFAULT_ENDPOINTS) == GUARDED_ROUTES
-    assert all(name in KeyedOpenAiIngress.__dict__ for name in GUARDED_ROUTES)
 
 
 def test_client_pickles_without_its_http_state_and_splits_sampling():

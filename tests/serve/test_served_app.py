@@ -31,14 +31,14 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def served(cluster, two_checkpoints):
-    from stagewise.serve.app import start_app
+    from stagewise.serve.app import delete_app, start_app
     from stagewise.serve.config import ServeConfig
 
     cfg = ServeConfig(app_name="servetest", port=free_port(), api_key=API_KEY, enforce_eager=True,
                       ready_timeout_s=2400, max_model_len=256)
     app = start_app({k: str(v) for k, v in two_checkpoints.items()}, cfg)
     yield app
-    app.shutdown()
+    delete_app(app)
 
 
 def test_openai_client_lists_both_models_and_chats_with_each(served):

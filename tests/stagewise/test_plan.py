@@ -104,3 +104,15 @@ def test_the_embedded_demo_plans_on_cpu(capsys):
     out = capsys.readouterr().out
     assert "CPU only" in out and "2 CPU on 1 node(s)" in out and "(host memory)" in out
     assert "counted with the benchmark's loader" in out
+
+
+def test_serving_placement_is_the_apps_rule():
+    """`device: auto` and no accelerator_type: on a cluster with GPUs the Serve app puts the engine on a GPU
+    (serve.placement), and so must the plan (it used to say CPU)."""
+    from stagewise.serve.placement import serves_on_gpu
+
+    study = load_study(OLMO, ["serving.device=auto", "serving.models.judge.accelerator_type=null"])
+    plan = {p.model: p for p in plan_study(study).serve}
+    assert plan["judge"].device == "GPU" == ("GPU" if serves_on_gpu(study.serving, "judge", True) else "CPU")
+    cpu_only = load_study(DEMO, ["serving.device=auto"])
+    assert {p.device for p in plan_study(cpu_only).serve} == {"CPU"}
