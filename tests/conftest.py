@@ -52,7 +52,7 @@ def kill_model_replica(app_name: str, model_id: str) -> None:
     """Kill the one Serve replica serving `model_id` in app `app_name`; Serve, not Ray, starts a new one.
 
     Its actor name holds `<app>#<server class>:<model id>#`, the class being `InProcessLLMServer` on CPU
-    (serve/engine.py) and Ray's `LLMServer` elsewhere."""
+    (serve/internals.py) and Ray's `LLMServer` elsewhere."""
     import ray
 
     replicas = [a for a in ray.util.list_named_actors(all_namespaces=True)
