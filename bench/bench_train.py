@@ -44,7 +44,7 @@ def plain_loop(model_dir: Path, data: str, steps: int, batch: int, max_len: int,
 
     from stagewise.train.config import TrainStageConfig
     from stagewise.train.examples import build_examples, epoch_order
-    from stagewise.train.objectives import TokenNLL, lm_loss
+    from stagewise.train.losses import TokenNLL, lm_loss
 
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(seed)
@@ -107,14 +107,15 @@ def main() -> None:
     from stagewise.cluster.config import ClusterConfig
     from stagewise.cluster.local import ray_cluster
     from stagewise.train.config import TinyModelConfig
-    from stagewise.train.data import texts_for_tokenizer
+    from stagewise.train.objectives import get_objective
     from stagewise.train.tiny import make_tiny_checkpoint
 
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
     data = args.out / "chats.jsonl"
     make_chats(data)
-    model_dir = make_tiny_checkpoint(args.out / "tiny", texts_for_tokenizer("sft", [str(data)]), TinyModelConfig(), 0)
+    texts = get_objective("sft").tokenizer_texts([str(data)])
+    model_dir = make_tiny_checkpoint(args.out / "tiny", texts, TinyModelConfig(), 0)
     results: dict[str, list[dict]] = {"plain loop (1 process, all cores)": [], "trainer, packing off": [],
                                       "trainer, packing on": []}
     with ray_cluster(ClusterConfig()):

@@ -9,7 +9,7 @@ Llama and random tokens; the first 3 steps are warm-up. Every run is a fresh pro
 settings a variant names apply from its start. CPU variants, in one run:
 - `baseline`: the loss over a sliced, transposed logits view (the trainer before 2026-12-01) and glibc's
   default allocator settings;
-- `contiguous loss`: `train.objectives.lm_loss` as it is now (labels shifted instead of logits);
+- `contiguous loss`: `train.losses.lm_loss` as it is now (labels shifted instead of logits);
 - `contiguous loss + malloc env` (what the trainer runs): also `cluster.env.CPU_TRAINING_MALLOC`.
 On a GPU only the current trainer step is run. MFU = 6 x params x tokens/s / (world x peak); pass `--peak-tflops`
 per device (default: 0.1 on CPU, 989 for a GPU, an H100/H200's dense bf16).
@@ -34,7 +34,7 @@ PRESETS = {  # hidden, layers, heads, kv heads, intermediate, vocab
 }
 
 
-def transposed_token_nll(model, input_ids, position_ids, labels):
+def transposed_token_nll(model, input_ids, position_ids, labels, loss_only_head=None):
     """The baseline's per-token NLL: cross-entropy over logits[:, :-1] transposed to [batch, vocab, seq]."""
     import torch.nn.functional as F
 
@@ -60,12 +60,12 @@ def rank_main(rank: int, args: argparse.Namespace, port: int, queue) -> None:
     import torch.distributed as dist
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    import stagewise.train.objectives as objectives
+    import stagewise.train.losses as losses
     from stagewise.train.config import TrainStageConfig
     from stagewise.train.worker import deepspeed_config
 
     if args.variant == "baseline":
-        objectives.token_nll = transposed_token_nll
+        losses.token_nll = transposed_token_nll
     dist.init_process_group("nccl" if gpu else "gloo", rank=rank, world_size=args.world)
     hidden, layers, heads, kv, inter, vocab = PRESETS[args.preset]
     torch.manual_seed(0)
@@ -81,7 +81,7 @@ def rank_main(rank: int, args: argparse.Namespace, port: int, queue) -> None:
                              num_workers=args.world, zero_stage=args.zero, precision=args.precision,
                              micro_batch_size=args.micro_batch, lr=1e-4, max_steps=args.steps,
                              max_seq_len=args.seq, use_gpu=gpu)
-    engine, _, _, _ = deepspeed.initialize(model=objectives.TokenNLL(model), model_parameters=model.parameters(),
+    engine, _, _, _ = deepspeed.initialize(model=losses.TokenNLL(model), model_parameters=model.parameters(),
                                            config=deepspeed_config(stage, args.world))
     g = torch.Generator().manual_seed(rank)
     ids = torch.randint(0, vocab, (args.micro_batch, args.seq), generator=g).to(engine.device)
@@ -92,7 +92,7 @@ def rank_main(rank: int, args: argparse.Namespace, port: int, queue) -> None:
         if gpu:
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        loss, _ = objectives.lm_loss(engine, batch)
+        loss, _ = losses.lm_loss(engine, batch)
         engine.backward(loss)
         engine.step()
         if gpu:

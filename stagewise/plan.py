@@ -18,9 +18,11 @@ from pathlib import Path
 from stagewise.cluster.architectures import ModelShape, model_shape, shape_from_config, shape_from_params
 from stagewise.config import Study
 from stagewise.core.errors import StagewiseError
+from stagewise.core.records import read_records
 from stagewise.evaluate.pipeline import evaluated_models
 from stagewise.serve.placement import serves_on_gpu
 from stagewise.train.config import TrainStageConfig
+from stagewise.train.objectives import get_objective
 
 GB = 1e9
 
@@ -132,23 +134,20 @@ def resolve_shape(study: Study, model_id_or_source: str, where: str, _seen: froz
 # Training
 
 
-def _count_rows(path: str) -> int | None:
-    """Rows of a local JSONL / Parquet / CSV / text file, or a known hub dataset; None when unknown."""
-    p = Path(path)
-    if not p.is_file():
-        return KNOWN_DATASET_ROWS.get(path)
-    if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        return pq.ParquetFile(p).metadata.num_rows
-    if p.suffix == ".csv":
-        import pyarrow.csv as pcsv
-
-        return pcsv.read_csv(p).num_rows
-    text = p.read_text(encoding="utf-8")
-    if p.suffix == ".txt":  # pretrain documents are separated by blank lines (train/data.py)
-        return sum(1 for doc in text.split("\n\n") if doc.strip())
-    return sum(1 for line in text.splitlines() if line.strip())
+def _training_rows(stage: TrainStageConfig, where: str) -> int:
+    """Rows of a stage's data as its objective reads them (local files), or a hub dataset's published size."""
+    objective = get_objective(stage.objective)
+    rows = 0
+    for path in stage.data:
+        if Path(path).is_file():
+            rows += len(objective.read([path]))
+        elif path in KNOWN_DATASET_ROWS:
+            rows += KNOWN_DATASET_ROWS[path]
+        else:
+            raise StagewiseError(
+                f"{where}.data: cannot count the rows of {path!r} (not a local file, not a known hub "
+                f"dataset); set {where}.max_steps")
+    return rows
 
 
 def activation_bytes(shape: ModelShape, seq_len: int, micro_batch: int) -> float | None:
@@ -196,9 +195,10 @@ def plan_training(study: Study, stage: TrainStageConfig) -> TrainPlan:
 
     states = model_states_bytes(shape.params, shape.largest_layer_params, stage.zero_stage, workers, nodes,
                                 stage.offload_optimizer)
+    objective = get_objective(stage.objective)
     acts = activation_bytes(shape, stage.max_seq_len, stage.micro_batch_size)
-    if stage.objective == "dpo" and acts is not None:
-        acts *= 2  # chosen and rejected go through together
+    if acts is not None:
+        acts *= objective.sequences_per_row  # a DPO row's chosen and rejected go through together
     capacity = c.gpu_memory_gb * t.train_memory_fraction if gpu else None
     need = (states + (acts or 0.0)) / GB
     if capacity is not None and need > capacity:
@@ -209,29 +209,21 @@ def plan_training(study: Study, stage: TrainStageConfig) -> TrainPlan:
             f"offers {capacity:.1f} GB usable; use zero_stage 3, more num_workers, offload_optimizer or a "
             f"smaller micro_batch_size / max_seq_len")
 
-    # Sequences per optimizer step, and tokens in each (a DPO row is two sequences).
+    # Rows per optimizer step, and tokens in each of a row's sequences (a DPO row is two).
     global_batch = workers * stage.micro_batch_size * stage.grad_accum
     seq_tokens = stage.max_seq_len if stage.packing else min(t.mean_row_tokens, stage.max_seq_len)
-    sides = 2 if stage.objective == "dpo" else 1
     if stage.max_steps is not None:
         steps = stage.max_steps
     else:
-        rows = 0
-        for path in stage.data:
-            n = _count_rows(path)
-            if n is None:
-                raise StagewiseError(
-                    f"{where}.data: cannot count the rows of {path!r} (not a local file, not a known hub "
-                    f"dataset); set {where}.max_steps")
-            rows += n
+        rows = _training_rows(stage, where)
         if stage.packing:
             steps = math.ceil(stage.epochs * rows * t.mean_row_tokens / (global_batch * stage.max_seq_len))
         else:
             steps = math.ceil(stage.epochs * rows / global_batch)
-    tokens = steps * global_batch * seq_tokens * sides
+    tokens = steps * global_batch * seq_tokens * objective.sequences_per_row
 
-    # 6N FLOPs per trained token; DPO adds the frozen reference model's forward pass (2N).
-    flops_per_token = (8 if stage.objective == "dpo" else 6) * shape.params
+    # 6N FLOPs per trained token; an objective with a frozen reference adds its forward pass (DPO: 8N).
+    flops_per_token = objective.flops_per_param_token * shape.params
     peak = stage.peak_tflops_per_worker or (c.gpu_peak_tflops if gpu else t.cpu_peak_tflops_per_cpu)
     per_worker = t.train_mfu * peak * 1e12 / flops_per_token
     return TrainPlan(
@@ -318,7 +310,7 @@ def benchmark_items(name: str, path: str | None) -> tuple[int | None, str]:
         counted = _count_with_registry(name, path)
         if counted is not None:
             return counted, "counted with the benchmark's loader"
-        return _count_rows(path), "counted rows of the local file"
+        return len(read_records(path)[1]), "counted rows of the local file"
     if path is not None:  # not here yet (a hub file, or a download to come): its published size
         size = _published_items(name, path.rstrip("/").rsplit("/", 1)[-1])
         return size, "published size" if size is not None else "unknown size"

@@ -6,6 +6,8 @@
 Public: `run_stages(stages, ctx, tiny) -> dict[model id, Path]` (consecutive stages run as one chain on one
 worker group; needs a Ray cluster), `run_stage(stage, ctx, tiny) -> Path`, `check_stage_inputs(stage)`,
 `TrainStageConfig`, `TinyModelConfig`. A stage takes its own `training:` item and a `RunContext`, never the study.
+Objectives (pretrain, sft, dpo, ...) are registered by name in `stagewise.train.objectives`, one module each
+(`get_objective(name)`, `objective_names()`); adding one touches no other file.
 """
 from stagewise.train.config import TinyModelConfig, TrainStageConfig
 from stagewise.train.run import check_stage_inputs, run_stage, run_stages

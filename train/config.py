@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 VLLM_CPU_HEAD_DIMS = frozenset({32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512})
@@ -41,13 +41,14 @@ class TrainStageConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str  # unique within the study, e.g. "pretrain", "sft", "dpo"
-    objective: Literal["pretrain", "sft", "dpo"]
+    objective: str  # a registered objective (train/objectives/): pretrain, sft, dpo, ...
     # Where the weights start: a model id of this study, a local HF dir or a hub id, or "tiny" for a fresh
     # random-init model built from the study's `tiny:` section (the embedded demo's pretrain stage).
     init: str
     output: str  # the model id this stage produces (must be one of the study's models)
-    # JSONL / Parquet / text files, or hub dataset ids. sft: `messages`; dpo: `prompt` or `messages`, plus
-    # `chosen` and `rejected`; pretrain: `.txt` (documents separated by blank lines) or a `text` column.
+    # JSONL / Parquet / text files, or hub dataset ids, with the columns the objective reads. sft: `messages`;
+    # dpo: `prompt` or `messages`, plus `chosen` and `rejected`; pretrain: `.txt` (documents separated by blank
+    # lines) or a `text` column.
     data: list[str] = Field(min_length=1)
     num_workers: int = Field(default=2, ge=1)
     use_gpu: bool = False
@@ -76,10 +77,23 @@ class TrainStageConfig(BaseModel):
     peak_tflops_per_worker: float | None = Field(default=None, gt=0)
     seed: int | None = None  # None: the study seed
 
+    @field_validator("objective")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from stagewise.train.objectives import objective_names  # light: no torch, transformers or ray
+
+        names = objective_names()
+        if name not in names:
+            listed = ", ".join(map(repr, names[:-1])) + f" or {names[-1]!r}"
+            raise ValueError(f"Input should be {listed} (the objectives in train/objectives/), got {name!r}")
+        return name
+
     @model_validator(mode="after")
-    def _dpo_only_fields(self) -> "TrainStageConfig":
-        if self.packing and self.objective == "dpo":
-            raise ValueError("packing is not supported for the dpo objective")
+    def _packing_supported(self) -> "TrainStageConfig":
+        from stagewise.train.objectives import get_objective
+
+        if self.packing and not get_objective(self.objective).supports_packing:
+            raise ValueError(f"packing is not supported for the {self.objective} objective")
         return self
 
     def resolved_seed(self, study_seed: int) -> int:

@@ -1,11 +1,12 @@
-"""Read and check a stage's training rows: chat mixtures (sft), preference pairs (dpo), plain text (pretrain).
+"""Read and check training rows: chat mixtures (`read_sft`), preference pairs (`read_dpo`), plain text
+(`read_text`); each objective in train/objectives/ says which it reads.
 
     rows = read_sft(["data/demo/sft.jsonl"])      # -> list[Chat]; bad input raises StagewiseError
 
 Every check happens here, once, on the driver, so a bad row fails before any worker starts, with one line
-naming the file and the row (1-based: the JSONL line number, the Parquet row number). Files are JSONL
-(`.jsonl`), Parquet (`.parquet`) or plain text (`.txt`, pretrain only: documents separated by blank lines);
-anything else that is not a local path is taken as a hub dataset id (needs the `datasets` package).
+naming the file and the row (`<file>: row <n>: <why>`, 1-based: the JSONL line, the Parquet or CSV data row).
+Records (JSONL, Parquet, CSV, hub datasets) come through the one record reader, `stagewise.core.records`;
+plain text (`.txt`, pretrain only: documents separated by blank lines) is read here.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from stagewise.core.errors import StagewiseError
+from stagewise.core.records import read_records
 
 ROLES = ("system", "user", "assistant")
 
@@ -24,7 +26,7 @@ ROLES = ("system", "user", "assistant")
 @dataclass(frozen=True)
 class Chat:
     messages: list[dict[str, str]]
-    where: str  # "file row N", for messages about this row later (e.g. an over-long skip)
+    where: str  # "file: row N", for messages about this row later (e.g. an over-long skip)
 
 
 @dataclass(frozen=True)
@@ -49,43 +51,10 @@ def file_sha256(path: str) -> str:
 
 
 def _records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, record) for each row of a JSONL/Parquet file or hub dataset; fails on an empty source."""
-    p = Path(path)
-    n = 0
-    if p.suffix == ".jsonl":
-        if not p.is_file():
-            raise StagewiseError(f"{path}: no such file")
-        for lineno, line in enumerate(_utf8_lines(p), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise StagewiseError(f"{path} row {lineno}: invalid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise StagewiseError(f"{path} row {lineno}: expected a JSON object, got {type(rec).__name__}")
-            n += 1
-            yield f"{path} row {lineno}", rec
-    elif p.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        if not p.is_file():
-            raise StagewiseError(f"{path}: no such file")
-        for i, rec in enumerate(pq.read_table(p).to_pylist(), 1):
-            n += 1
-            yield f"{path} row {i}", rec
-    elif p.exists() or p.suffix:
-        raise StagewiseError(f"{path}: unsupported file type {p.suffix or '(none)'} (use .jsonl, .parquet or .txt)")
-    else:
-        try:
-            import datasets
-        except ImportError:
-            raise StagewiseError(f"{path}: not a local file; reading hub datasets needs `pip install datasets`") from None
-        for i, rec in enumerate(datasets.load_dataset(path, split="train"), 1):
-            n += 1
-            yield f"{path} row {i}", dict(rec)
-    if n == 0:
-        raise StagewiseError(f"{path}: empty file (no rows)")
+    """(where, record) for each row of a JSONL/Parquet/CSV file or hub dataset (`stagewise.core.records`)."""
+    source, rows = read_records(path)
+    for n, rec in rows:
+        yield f"{source}: row {n}", rec
 
 
 def _utf8_lines(p: Path) -> Iterator[str]:
@@ -95,7 +64,7 @@ def _utf8_lines(p: Path) -> Iterator[str]:
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError as e:
-                raise StagewiseError(f"{p} row {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+                raise StagewiseError(f"{p}: line {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 def _column(rec: dict[str, Any], name: str, where: str) -> Any:
@@ -181,20 +150,3 @@ def read_text(paths: list[str]) -> list[str]:
                     docs.append(text)
     return docs
 
-
-def check_stage_data(objective: str, paths: list[str]) -> int:
-    """Read a stage's data as training will, so bad rows fail before any cluster or worker starts; row count."""
-    if objective == "pretrain":
-        return len(read_text(paths))
-    if objective == "sft":
-        return len(read_sft(paths))
-    return len(read_dpo(paths))
-
-
-def texts_for_tokenizer(objective: str, paths: list[str]) -> list[str]:
-    """The stage's own text, for training a tiny model's tokenizer (init: tiny)."""
-    if objective == "pretrain":
-        return read_text(paths)
-    if objective == "sft":
-        return [m["content"] for c in read_sft(paths) for m in c.messages]
-    return [t for p in read_dpo(paths) for t in [*(m["content"] for m in p.prompt), p.chosen, p.rejected]]

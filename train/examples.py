@@ -4,12 +4,13 @@
 
 Columns (int32, width `max_seq_len`, right-padded): `input_ids`, `labels` (-100 where no loss), `position_ids`
 (restarting at 0 for every packed conversation, which is how transformers keeps attention inside each one),
-plus `length` (real tokens). DPO rows hold `chosen_*` and `rejected_*` of each. Right padding needs no
-attention mask: under a causal mask real tokens never see the pads that follow them.
+plus `length` (real tokens); an objective may hold several sequences per row under prefixes (DPO:
+`chosen_*`, `rejected_*`). Right padding needs no attention mask: under a causal mask real tokens never see the
+pads that follow them. Each objective (train/objectives/) builds its columns with the helpers here.
 
-Over-long samples: sft conversations and dpo pairs longer than `max_seq_len` are skipped, counted and reported
-(`stats["skipped_overlong"]`, also in stagewise.json) -- truncating would cut off the answer that carries the
-loss. Pretrain documents are never skipped: they are cut into `max_seq_len` blocks.
+Over-long samples: an objective skips those longer than `max_seq_len` through `fits`, which counts and reports
+them (`stats["skipped_overlong"]`, also in stagewise.json) -- truncating would cut off the answer that carries
+the loss. Pretrain documents are never skipped: they are cut into `max_seq_len` blocks.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from stagewise.train.config import TrainStageConfig
-from stagewise.train.data import Chat, Preference, read_dpo, read_sft, read_text
 
 IGNORE = -100
 
@@ -35,30 +35,20 @@ def sft_tokens(tokenizer, messages: list[dict[str, str]]) -> tuple[list[int], li
         out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
         ids, mask = list(out["input_ids"]), out["assistant_masks"]
         return ids, [t if m else IGNORE for t, m in zip(ids, mask)]
-    ids = _render(tokenizer, messages, False)
+    ids = chat_ids(tokenizer, messages, False)
     labels = [IGNORE] * len(ids)
     for i, m in enumerate(messages):
         if m["role"] == "assistant":
-            start = len(_render(tokenizer, messages[:i], True))
-            end = len(_render(tokenizer, messages[: i + 1], False))
+            start = len(chat_ids(tokenizer, messages[:i], True))
+            end = len(chat_ids(tokenizer, messages[: i + 1], False))
             labels[start:end] = ids[start:end]
     return ids, labels
 
 
-def _render(tokenizer, messages, generation_prompt: bool) -> list[int]:
+def chat_ids(tokenizer, messages, generation_prompt: bool) -> list[int]:
+    """The conversation rendered by the chat template and tokenized."""
     out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, add_generation_prompt=generation_prompt)
     return list(out["input_ids"])
-
-
-def dpo_tokens(tokenizer, pair: Preference) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:
-    """(ids, labels) for the chosen and the rejected conversation; loss (log-prob) only on the answer."""
-    prompt_len = len(_render(tokenizer, pair.prompt, True))
-
-    def one(answer: str):
-        ids = _render(tokenizer, [*pair.prompt, {"role": "assistant", "content": answer}], False)
-        return ids, [IGNORE] * prompt_len + ids[prompt_len:]
-
-    return one(pair.chosen), one(pair.rejected)
 
 
 def best_fit_bins(lengths: list[int], capacity: int) -> list[list[int]]:
@@ -84,7 +74,8 @@ def best_fit_bins(lengths: list[int], capacity: int) -> list[list[int]]:
     return [sorted(b) for b in bins]
 
 
-def _rows(seqs: list[tuple[list[int], list[int]]], width: int, pad_id: int, pack: bool) -> dict[str, np.ndarray]:
+def fixed_width(seqs: list[tuple[list[int], list[int]]], width: int, pad_id: int, pack: bool) -> dict[str, np.ndarray]:
+    """(ids, labels) sequences as the columns above, one per row, or best-fit packed several to a row."""
     groups = best_fit_bins([len(ids) for ids, _ in seqs], width) if pack else [[i] for i in range(len(seqs))]
     n = len(groups)
     input_ids = np.full((n, width), pad_id, dtype=np.int32)
@@ -107,24 +98,12 @@ def _rows(seqs: list[tuple[list[int], list[int]]], width: int, pad_id: int, pack
     return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "length": length}
 
 
-def _pretrain_seqs(tokenizer, docs: list[str], width: int, pack: bool) -> list[tuple[list[int], list[int]]]:
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    encoded = [bos + ids + eos for ids in tokenizer(docs, add_special_tokens=False)["input_ids"]]
-    if pack:  # the standard pretraining layout: one stream cut into blocks, attention across documents
-        stream = [t for ids in encoded for t in ids]
-        blocks = [stream[i : i + width] for i in range(0, len(stream), width)]
-        if len(blocks) > 1 and len(blocks[-1]) < width:
-            blocks.pop()  # a short tail would be the only padded row
-    else:
-        blocks = [ids[i : i + width] for ids in encoded for i in range(0, len(ids), width)]
-    return [(b, b) for b in blocks]
-
-
 def build_examples(stage: TrainStageConfig, tokenizer, paths: list[str]) -> tuple[Any, dict[str, Any]]:
     """The stage's examples as a pyarrow Table (tensor columns), and counts for the stage summary."""
     import pyarrow as pa
     from ray.data.extensions import ArrowTensorArray
+
+    from stagewise.train.objectives import get_objective
 
     width = stage.max_seq_len
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -138,27 +117,11 @@ def build_examples(stage: TrainStageConfig, tokenizer, paths: list[str]) -> tupl
             stats["skipped_examples"].append(f"{where}: {n} tokens > max_seq_len {width}")
         return False
 
-    if stage.objective == "pretrain":
-        docs = read_text(paths)
-        stats["samples"] = len(docs)
-        cols = _rows(_pretrain_seqs(tokenizer, docs, width, stage.packing), width, pad_id, pack=False)
-    elif stage.objective == "sft":
-        chats: list[Chat] = read_sft(paths)
-        stats["samples"] = len(chats)
-        seqs = [s for c in chats if fits(len((s := sft_tokens(tokenizer, c.messages))[0]), c.where)]
-        cols = _rows(seqs, width, pad_id, pack=stage.packing)
-    else:
-        pairs = read_dpo(paths)
-        stats["samples"] = len(pairs)
-        chosen, rejected = [], []
-        for p in pairs:
-            c, r = dpo_tokens(tokenizer, p)
-            if fits(max(len(c[0]), len(r[0])), p.where):
-                chosen.append(c)
-                rejected.append(r)
-        cols = {f"chosen_{k}": v for k, v in _rows(chosen, width, pad_id, pack=False).items()}
-        cols |= {f"rejected_{k}": v for k, v in _rows(rejected, width, pad_id, pack=False).items()}
-    rows = len(cols["length"] if "length" in cols else cols["chosen_length"])
+    objective = get_objective(stage.objective)
+    samples = objective.read(paths)
+    stats["samples"] = len(samples)
+    cols = objective.columns(samples, tokenizer, stage, pad_id, fits)
+    rows = len(next(v for k, v in cols.items() if k.endswith("length")))
     if rows == 0:
         raise_no_rows(stage, stats)
     stats["rows"] = rows

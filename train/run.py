@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from stagewise.core.errors import StagewiseError
 from stagewise.train.config import TrainStageConfig
-from stagewise.train.data import check_stage_data, file_sha256
+from stagewise.train.data import file_sha256
+from stagewise.train.objectives import get_objective
 
 if TYPE_CHECKING:
     from stagewise.core.context import RunContext
@@ -139,7 +140,7 @@ def _train_chain(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[
                 "tokens_per_s": m["tokens_per_s"], "step_s_median": m["step_s_median"], "params": m["params"],
                 "peak_rss_mb_rank0": m["peak_rss_mb"], "stage_wall_s": m["stage_wall_s"],
                 "resumed_from_step": m["resumed_from_step"], "loss_curve": m["history"]["loss"],
-                **({"logp_margin_curve": m["history"]["logp_margin"]} if stage.objective == "dpo" else {}),
+                **{f"{c}_curve": m["history"][c] for c in get_objective(stage.objective).curves},
             },
             "run": {"name": Path(result.path).name, "stages": [s.name for s in chain]},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -234,7 +235,7 @@ def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainSta
 def check_stage_inputs(stage: TrainStageConfig) -> None:
     """Fail on what a stage cannot run with (fp16 on CPU, bad data rows) before any cluster or worker starts."""
     _check_device(stage)
-    check_stage_data(stage.objective, stage.data)
+    get_objective(stage.objective).read(stage.data)
 
 
 def _check_device(stage: TrainStageConfig) -> None:
@@ -267,12 +268,11 @@ def _init_path(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainSt
             return ctx.model_path(stage.init)
         local = Path(stage.init).expanduser()
         return str(local.absolute()) if local.exists() else stage.init  # workers have another cwd
-    from stagewise.train.data import texts_for_tokenizer
     from stagewise.train.tiny import make_tiny_checkpoint
 
     # Built on the driver, once per run, before any worker starts; deterministic in (data, tiny config, seed).
-    return make_tiny_checkpoint(tiny_dir, texts_for_tokenizer(stage.objective, stage.data), _tiny(tiny, stage),
-                                seed=stage.resolved_seed(ctx.seed))
+    texts = get_objective(stage.objective).tokenizer_texts(stage.data)
+    return make_tiny_checkpoint(tiny_dir, texts, _tiny(tiny, stage), seed=stage.resolved_seed(ctx.seed))
 
 
 def _forget_stale_run(storage: Path, run_name: str, fingerprint: str) -> None:

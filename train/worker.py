@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from stagewise.train.config import TrainStageConfig
-from stagewise.train.objectives import TokenNLL, dpo_loss, lm_loss, sequence_logps
+from stagewise.train.losses import TokenNLL, plain_output_head
+from stagewise.train.objectives import get_objective
 
 
 def deepspeed_config(stage: TrainStageConfig, world: int) -> dict[str, Any]:
@@ -85,15 +86,6 @@ def _to_torch(batch: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
         # A copy: Ray Data's batches are read-only views of the object store, which torch.from_numpy warns about.
         out[k] = torch.tensor(v[:, :width] if v.ndim == 2 else v, dtype=torch.long, device=device)
     return out
-
-
-def _dpo_step(engine, ref, batch, beta: float):
-    cat = {k: torch.cat([batch[f"chosen_{k}"], batch[f"rejected_{k}"]]) for k in ("input_ids", "position_ids", "labels")}
-    n = batch["chosen_length"].shape[0]
-    with torch.no_grad():
-        ref_logps = sequence_logps(ref, **cat)
-    logps = sequence_logps(engine, **cat)
-    return dpo_loss(logps[:n], logps[n:], ref_logps[:n], ref_logps[n:], beta)
 
 
 @dataclass
@@ -234,6 +226,7 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
     t_stage = t_start if t_start is not None else time.perf_counter()
     run_cfg = cfg["stages"][index]
     stage = TrainStageConfig(**run_cfg["stage"])
+    objective = get_objective(stage.objective)
     torch.manual_seed(run_cfg["seed"])
     np.random.seed(run_cfg["seed"])
 
@@ -241,10 +234,11 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
     # Load normally and let deepspeed.initialize partition: zero.Init + from_pretrained breaks on transformers 5.
     model = _load_model(init, torch.float32)
     tokenizer = init.tokenizer if isinstance(init, Weights) else AutoTokenizer.from_pretrained(init)
+    loss_only_head = plain_output_head(model)  # on the plain fp32 model, before DeepSpeed wraps it
     ref = None
-    if stage.objective == "dpo":  # frozen reference: a full copy per rank (not sharded, even under ZeRO-3)
+    if objective.needs_reference:  # frozen reference: a full copy per rank (not sharded, even under ZeRO-3)
         dtype = torch.bfloat16 if stage.precision == "bf16" else torch.float32
-        ref = TokenNLL(_load_model(init, dtype)).to(device).eval().requires_grad_(False)
+        ref = TokenNLL(_load_model(init, dtype), loss_only_head).to(device).eval().requires_grad_(False)
     if isinstance(init, Weights):
         init.state.clear()  # the model (and reference) hold their own copies now; free the kept ones
     n_params = sum(p.numel() for p in model.parameters())
@@ -253,10 +247,10 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: lr_multiplier(s, stage.warmup_steps, total, stage.min_lr_ratio))
 
-    engine, _, _, _ = deepspeed.initialize(model=TokenNLL(model), model_parameters=model.parameters(),
+    engine, _, _, _ = deepspeed.initialize(model=TokenNLL(model, loss_only_head), model_parameters=model.parameters(),
                                            config=deepspeed_config(stage, world), lr_scheduler=schedule)
 
-    start, history = 0, {"loss": [], "logp_margin": []}
+    start, history = 0, {"loss": [], **{c: [] for c in objective.curves}}
     tokens_before, wall_before = 0, 0.0
     if checkpoint:
         with checkpoint.as_directory() as d:
@@ -298,19 +292,15 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
     for step in range(start, total):
         t0 = time.perf_counter()
         lr = engine.get_lr()[0]
-        loss_sum = torch.zeros(3)  # loss, real tokens, logp margin: summed over micro-steps, then ranks
+        # loss, real tokens, the objective's curves: summed over micro-steps, then ranks
+        loss_sum = torch.zeros(2 + len(objective.curves))
         for _ in range(stage.grad_accum):
             batch = next(batches)
-            if ref is None:
-                loss, _ = lm_loss(engine, batch)
-                extra = 0.0
-            else:
-                loss, stats = _dpo_step(engine, ref, batch, stage.dpo_beta)
-                extra = stats["logp_margin"]
+            loss, stats = objective.loss(engine, ref, batch, stage)
             engine.backward(loss)
             engine.step()
             real = sum(int(v.sum()) for k, v in batch.items() if k.endswith("length"))
-            loss_sum += torch.tensor([float(loss.detach()), real, extra])
+            loss_sum += torch.tensor([float(loss.detach()), real, *(stats[c] for c in objective.curves)])
         dist.all_reduce(loss_sum)
         mean_loss = float(loss_sum[0]) / (stage.grad_accum * world)
         step_tokens = int(loss_sum[1])
@@ -318,8 +308,8 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
         step_times.append(dt)
         tokens_run += step_tokens
         history["loss"].append(mean_loss)
-        if ref is not None:
-            history["logp_margin"].append(float(loss_sum[2]) / (stage.grad_accum * world))
+        for j, c in enumerate(objective.curves):
+            history[c].append(float(loss_sum[2 + j]) / (stage.grad_accum * world))
         if rank == 0:
             grad_norm = engine.get_global_grad_norm()
             tok_s = step_tokens / dt
@@ -327,8 +317,8 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
                    "train/mfu_est": 6 * n_params * tok_s / peak, "train/tokens": tokens_before + tokens_run}
             if grad_norm is not None:
                 log["train/grad_norm"] = float(grad_norm)
-            if ref is not None:
-                log["train/logp_margin"] = history["logp_margin"][-1]
+            for c in objective.curves:
+                log[f"train/{c}"] = history[c][-1]
             if run is not None:
                 run.log(log, step=step + 1)
             bar.update(1)

@@ -31,6 +31,8 @@ def row_error(source: str, rownum: int, e: Exception) -> StagewiseError:
 def read_records(source: str, required: tuple[str, ...] = ()) -> tuple[str, list[tuple[int, dict[str, Any]]]]:
     """(source, [(row number, row dict)]) with `required` columns checked."""
     path = Path(source).expanduser()
+    if not path.exists() and (path.parent.is_dir() and str(path.parent) not in ("", ".")):
+        raise StagewiseError(f"{source}: no such file")  # its folder is here: a missing local file, not a hub id
     if not path.exists():
         columns, rows = [], []
         for shard in _from_hub(source):  # shards of one split: row numbers run on across them

@@ -32,7 +32,10 @@ def test_the_wheel_installs_one_namespace_beside_huggingface_evaluate(tmp_path):
         z.extractall(tmp_path / "site")  # what `pip install --target` would lay out
     assert {t for t in top if not t.endswith(".dist-info")} == {"stagewise"}
     assert "stagewise/evaluate/benchmarks/embedded/xstest.csv" in names  # package data travels along
-    assert "stagewise/train/worker.py" in names and "stagewise/cluster/env.py" in names
+    # every package of the source tree made it in (pyproject lists them one by one)
+    packages = {str(p.parent.relative_to(REPO)) for part in PARTS for p in (REPO / part).rglob("__init__.py")}
+    wheel_path = {f"stagewise/{p}" if p.split("/")[0] != "stagewise" else p for p in packages}
+    assert {p for p in wheel_path if f"{p}/__init__.py" not in names} == set()
 
     probe = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
@@ -41,6 +44,9 @@ def test_the_wheel_installs_one_namespace_beside_huggingface_evaluate(tmp_path):
         "assert len(stagewise.__path__) == 1, stagewise.__path__  # installed: no source-checkout mapping\n"
         "assert hasattr(evaluate, 'load') and 'site-packages' in evaluate.__file__, evaluate.__file__\n"
         "assert stagewise.evaluate.run_evaluation.__module__ == 'stagewise.evaluate.pipeline'\n"
+        "import typer.main, stagewise.cli\n"
+        "commands = set(typer.main.get_command(stagewise.cli.app).commands)\n"
+        "assert {'train', 'serve', 'eval', 'analyze', 'plan', 'run', 'data'} <= commands, commands\n"
         "print('ok', evaluate.__file__)\n"
     )
     # -I: no cwd or PYTHONPATH on sys.path, as an installed environment would import

@@ -28,7 +28,7 @@ GOOD = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "c
 )
 def test_bad_sft_row_names_file_and_row(tmp_path, bad, message):
     path = _jsonl(tmp_path / "sft.jsonl", [GOOD, bad])
-    with pytest.raises(StagewiseError, match="^" + re.escape(f"{path} {message}")):
+    with pytest.raises(StagewiseError, match="^" + re.escape(f"{path}: {message}")):
         read_sft([path])
 
 
@@ -41,7 +41,7 @@ def test_empty_missing_and_broken_files(tmp_path):
         read_sft([str(tmp_path / "nope.jsonl")])
     broken = tmp_path / "broken.jsonl"
     broken.write_text(json.dumps(GOOD) + "\n{not json\n")
-    with pytest.raises(StagewiseError, match="broken.jsonl row 2: invalid JSON"):
+    with pytest.raises(StagewiseError, match="broken.jsonl: row 2: invalid JSON"):
         read_sft([str(broken)])
     blank = tmp_path / "blank.txt"
     blank.write_text("\n\n  \n")
@@ -56,7 +56,7 @@ def test_parquet_rows_are_numbered(tmp_path):
     path = tmp_path / "pairs.parquet"
     pq.write_table(pa.Table.from_pylist([{"prompt": "q", "chosen": "a", "rejected": "b"},
                                          {"prompt": "q", "chosen": "a", "rejected": None}]), path)
-    with pytest.raises(StagewiseError, match=r"pairs.parquet row 2: missing column 'rejected'"):
+    with pytest.raises(StagewiseError, match=r"pairs.parquet: row 2: missing column 'rejected'"):
         read_dpo([str(path)])
 
 
@@ -81,7 +81,7 @@ def test_overlong_conversations_are_skipped_and_counted(tmp_path, tiny_model_dir
     stage = TrainStageConfig(name="sft", objective="sft", init="x", output="y", data=[path], max_seq_len=64)
     table, stats = build_examples(stage, AutoTokenizer.from_pretrained(tiny_model_dir), [path])
     assert stats["skipped_overlong"] == 1 and table.num_rows == 2
-    assert stats["skipped_examples"][0].startswith(f"{path} row 2: ")
+    assert stats["skipped_examples"][0].startswith(f"{path}: row 2: ")
     only_long = _jsonl(tmp_path / "long.jsonl", [long])
     with pytest.raises(StagewiseError, match="every sample is longer than max_seq_len 64"):
         build_examples(stage, AutoTokenizer.from_pretrained(tiny_model_dir), [only_long])

@@ -222,8 +222,8 @@ def _mean_margin(model_dir, pairs_path) -> float:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from stagewise.train.data import read_dpo
-    from stagewise.train.examples import dpo_tokens
-    from stagewise.train.objectives import TokenNLL, sequence_logps
+    from stagewise.train.losses import TokenNLL, sequence_logps
+    from stagewise.train.objectives.dpo import dpo_tokens
 
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = TokenNLL(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)).eval()
