@@ -314,7 +314,7 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
             grad_norm = engine.get_global_grad_norm()
             tok_s = step_tokens / dt
             log = {"train/loss": mean_loss, "train/lr": lr, "train/tokens_per_s": tok_s, "train/step_s": dt,
-                   "train/mfu_est": 6 * n_params * tok_s / peak, "train/tokens": tokens_before + tokens_run}
+                   "train/mfu_est": objective.flops_per_param_token * n_params * tok_s / peak, "train/tokens": tokens_before + tokens_run}
             if grad_norm is not None:
                 log["train/grad_norm"] = float(grad_norm)
             for c in objective.curves:
