@@ -72,8 +72,9 @@ class TrainStageConfig(BaseModel):
     keep_checkpoints: int = Field(default=2, ge=1)
     max_failures: int = Field(default=2, ge=0)  # worker-group restarts from the last checkpoint
     dpo_beta: float = Field(default=0.1, gt=0)
-    # MFU is the objective's FLOPs per parameter and token (6; DPO 8) * params * tokens/s over this peak. An estimate: the default assumes an A100's dense bf16
-    # (312 TFLOP/s) per GPU worker, and a nominal 0.1 TFLOP/s per CPU worker (one AVX-512 core at fp32).
+    # MFU is the objective's FLOPs per parameter-token (6; DPO 8) * params * tokens/s over this peak. An
+    # estimate: the default assumes an A100's dense bf16 (312 TFLOP/s) per GPU worker, and a nominal 0.1 TFLOP/s
+    # per CPU worker (one AVX-512 core at fp32).
     peak_tflops_per_worker: float | None = Field(default=None, gt=0)
     seed: int | None = None  # None: the study seed
 
