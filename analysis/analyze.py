@@ -56,11 +56,12 @@ class AnalysisOutputs:
 def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: AnalysisConfig | None = None, *,
                   model_order: list[str] | None = None, stages: dict[str, str] | None = None,
                   study_name: str = "study", wandb_settings: WandbSettings | None = None,
-                  wandb_dir: str | Path | None = None) -> AnalysisOutputs:
+                  wandb_dir: str | Path | None = None, notes: list[str] | None = None) -> AnalysisOutputs:
+    """`notes`: lines the caller adds to the report (the study's leakage check)."""
     cfg = cfg or AnalysisConfig()
     results_dir, report_dir = Path(results_dir), Path(report_dir)
     graded = load_graded_values(results_dir)
-    notes = list(graded.notes)
+    notes = [*(notes or []), *graded.notes]
     for model, stage in (stages or {}).items():
         if model in graded.stages and graded.stages[model] != stage:
             notes.append(f"model {model!r} is stage {stage!r} in the study config but {graded.stages[model]!r} "

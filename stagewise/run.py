@@ -80,7 +80,38 @@ def analyze(study: "Study", output_dir: str | Path | None = None) -> "AnalysisOu
     out = Path(output_dir if output_dir is not None else study.output_dir)
     return analyze_store(out / "results", out / "report", study.analysis,
                          model_order=[m.id for m in study.models], stages={m.id: m.stage for m in study.models},
-                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out)
+                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out,
+                         notes=leakage_notes(study, out / "report"))
+
+
+def leakage_notes(study: "Study", report_dir: Path) -> list[str]:
+    """The leakage check (`stagewise data leakage`) of every benchmark against all of the study's local training
+    data: `leakage.csv` (every item's longest shared run of words) and one report line per benchmark."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from stagewise.evaluate.leakage import FLAG_WORDS, TrainingIndex, item_text, training_texts
+    from stagewise.evaluate.registry import get_benchmark
+
+    files = list(dict.fromkeys(p for stage in study.training for p in stage.data))
+    local = [p for p in files if Path(p).is_file()]
+    if not local or not study.evaluation.benchmarks:
+        return []
+    index = TrainingIndex(training_texts(local))
+    rows, notes = [], []
+    for b in study.evaluation.benchmarks:
+        found = [(i["item_id"], index.longest_shared(item_text(i))) for i in get_benchmark(b.name).read(b.path, b.limit).items]
+        rows += [{"benchmark": b.name, "item_id": i, "shared_words": r.words, "shared_text": r.text} for i, r in found]
+        flagged = sum(r.words >= FLAG_WORDS for _, r in found)
+        longest = max((r for _, r in found), key=lambda r: r.words)
+        notes.append(f"leakage: {b.name}: {flagged}/{len(found)} items share a run of >= {FLAG_WORDS} words with the "
+                     f"training data (longest {longest.words}: \"{longest.text}\"); every item in leakage.csv")
+    skipped = [p for p in files if p not in local]
+    if skipped:
+        notes.append(f"leakage: not checked against {', '.join(skipped)} (not local files)")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(pa.Table.from_pylist(rows), report_dir / "leakage.csv")
+    return notes
 
 
 @contextmanager

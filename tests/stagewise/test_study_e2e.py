@@ -124,6 +124,9 @@ def test_the_study_writes_its_output_contract(killed_and_resumed):
     assert list(comparisons[0])[:10] == ["model_a", "model_b", "benchmark", "metric", "diff", "ci_low", "ci_high",
                                          "p_value", "p_holm", "equivalent"]
     assert (out / "report" / "figure.png").stat().st_size > 1000 and (out / "report" / "report.md").is_file()
+    leakage = _csv(out / "report" / "leakage.csv")  # every evaluated item against all the training data
+    assert {r["benchmark"] for r in leakage} == {r["benchmark"] for r in summary}
+    assert "leakage: harmbench:" in (out / "report" / "report.md").read_text()
     assert list((out / "wandb").glob("**/offline-run-*")), "offline W&B runs"
     # The rerun skipped training (the exports are current) and printed its per-step wall times.
     assert "wall time per step" in killed_and_resumed["stdout"]
