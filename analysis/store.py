@@ -8,13 +8,15 @@ flattening those lists gives one row per (graded row, metric), which is all the 
 
 A metric's identity is (benchmark, autorater, metric name): two autoraters grading the same generations
 give two metrics, never one mixed one. Checks that fail with a one-line `StagewiseError` naming the file
-or field: no store or no rows, a file without a needed column, a null id, a graded-row key
-(model, benchmark, item_id, sample_idx, sampling_hash, autorater, autorater_version) that appears twice (a
+or field: no store or no rows, a file without a needed column (a store from before rows carried their
+checkpoint and input: move it aside), a null id, a graded-row key (`KEY_FIELDS`) that appears twice (a
 corrupted store), a metric named twice in one row, a model with two stages, an item in two groups.
 
-When one autorater has graded a benchmark under several `autorater_version`s (its prompt or judge changed
-and the benchmark was re-graded), only the newest version's rows are kept, so old and new graders are
-never mixed; the dropped rows are listed in `notes`, which the report prints.
+A rate is about one identity, never a mix: when one autorater has graded a benchmark under several
+`autorater_version`s (its prompt or judge changed and the benchmark was re-graded), only the newest version's
+rows are kept; when a model was retrained (another checkpoint) or an item's text changed, only the rows of the
+newest checkpoint / text are. The rows left out stay in the store and are counted in `notes`, which the report
+prints.
 
 Strings are read as Parquet dictionaries and handled as integer codes from there on: validation and
 flattening of a million rows are a few numpy sorts, not hash joins of strings.
@@ -30,16 +32,19 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from stagewise.core.errors import StagewiseError
-from stagewise.evaluate.schema import GRADES, PARTITIONING  # the store's schema: all analysis knows of evaluate
+from stagewise.evaluate.schema import GRADES, IDENTITY_COLUMNS, PARTITIONING  # the store's schema: all analysis knows of evaluate
 
 # Columns read from each file (model/benchmark come from the directory names when a file lacks them).
-NEEDED = ("stage", "item_id", "group", "sample_idx", "sampling_hash", "autorater", "autorater_version",
-          "unscored", "metrics", "created_at")
-CATEGORICAL = ("model", "benchmark", "stage", "item_id", "group", "sampling_hash", "autorater", "autorater_version")
-NOT_NULL = ("model", "benchmark", "stage", "item_id", "sample_idx", "sampling_hash", "autorater", "autorater_version")
+NEEDED = ("checkpoint", "input_hash", "stage", "item_id", "group", "sample_idx", "sampling_hash", "autorater",
+          "autorater_version", "unscored", "metrics", "created_at")
+CATEGORICAL = ("model", "checkpoint", "benchmark", "stage", "item_id", "input_hash", "group", "sampling_hash",
+               "autorater", "autorater_version")
+NOT_NULL = ("model", "checkpoint", "benchmark", "stage", "item_id", "input_hash", "sample_idx", "sampling_hash",
+            "autorater", "autorater_version")
 # What identifies a graded row: evaluate.schema.graded_key's fields, plus the autorater (so two autoraters
 # that happen to share a version string are not mistaken for a duplicate).
-KEY_FIELDS = ("model", "benchmark", "item_id", "sample_idx", "sampling_hash", "autorater", "autorater_version")
+KEY_FIELDS = ("model", "checkpoint", "benchmark", "item_id", "input_hash", "sample_idx", "sampling_hash", "autorater",
+              "autorater_version")
 
 
 @dataclass
@@ -95,6 +100,11 @@ def open_grades(results_dir: str | Path) -> ds.Dataset:
         except (pa.ArrowInvalid, OSError) as e:
             raise StagewiseError(f"{fragment.path}: not a readable Parquet file ({_first_line(e)})") from None
         missing = [c for c in NEEDED if c not in names]
+        if missing and set(missing) <= set(IDENTITY_COLUMNS):
+            raise StagewiseError(
+                f"{path}: written by an older stagewise, its rows keyed without the checkpoint and input that "
+                f"produced them ({fragment.path} has no {missing[0]!r}); move the results folder aside and rerun "
+                "`stagewise eval`")
         if missing:
             raise StagewiseError(f"{fragment.path}: missing column {missing[0]!r} "
                                  "(expected evaluate.schema.GRADED_SCHEMA)")
@@ -117,6 +127,9 @@ def load_graded_values(results_dir: str | Path) -> GradedValues:
     cols.update({name: _categorical(table[name]) for name in CATEGORICAL if name not in cols})
     sample_idx = table["sample_idx"].to_numpy().astype(np.int64)
     keep, notes = _newest_autorater_versions(cols, table)
+    current, superseded = _current_identities(cols, table)
+    keep &= current
+    notes += superseded
     if not keep.all():
         table, sample_idx = table.filter(pa.array(keep)), sample_idx[keep]
         cols = {k: _Column(c.codes[keep], c.labels) for k, c in cols.items()}
@@ -250,6 +263,41 @@ def _newest_autorater_versions(cols: dict[str, _Column], table: pa.Table) -> tup
     return keep, notes
 
 
+def _current_identities(cols: dict[str, _Column], table: pa.Table) -> tuple[np.ndarray, list[str]]:
+    """Rows of the identity each rate is about: per model, the checkpoint graded last (a retrained model's old
+    rows drop out); per (model, benchmark, item), the input graded last (an edited item's old rows drop out).
+    Superseded rows stay in the store; the notes say how many left the analysis and why."""
+    when = table["created_at"].cast(pa.int64()).fill_null(-1).to_numpy()
+    keep = np.ones(len(when), bool)
+    notes: list[str] = []
+    m, c = cols["model"], cols["checkpoint"]
+    for model in np.unique(m.codes).tolist():
+        mine = m.codes == model
+        ckpts = np.unique(c.codes[mine]).tolist()
+        if len(ckpts) < 2:
+            continue
+        newest = max(ckpts, key=lambda k: (int(when[mine & (c.codes == k)].max()), c.label(k)))
+        old = mine & (c.codes != newest)
+        keep &= ~old
+        notes.append(f"left out {int(old.sum())} rows of model {m.label(model)!r} graded on an earlier checkpoint "
+                     f"(it was retrained or replaced; kept {c.label(newest)})")
+    b, i, h = cols["benchmark"], cols["item_id"], cols["input_hash"]
+    item = combine_codes((m.codes, len(m.labels)), (b.codes, len(b.labels)), (i.codes, len(i.labels)))
+    pairs = np.unique(np.stack([item, h.codes]), axis=1) if len(item) else np.zeros((2, 0), np.int64)
+    items, counts = np.unique(pairs[0], return_counts=True)
+    changed = 0
+    for it in items[counts > 1].tolist():
+        mine = item == it
+        hashes = np.unique(h.codes[mine]).tolist()
+        newest = max(hashes, key=lambda k: (int(when[mine & (h.codes == k)].max()), h.label(k)))
+        old = mine & (h.codes != newest) & keep
+        changed += int(old.sum())
+        keep &= ~old
+    if changed:
+        notes.append(f"left out {changed} rows graded on an earlier text of their item (the benchmark file changed)")
+    return keep, notes
+
+
 def _check_unique_keys(cols: dict[str, _Column], sample_idx: np.ndarray, dataset: ds.Dataset) -> None:
     parts = [(sample_idx - sample_idx.min(initial=0), int(sample_idx.max(initial=0) - sample_idx.min(initial=0)) + 1)
              if f == "sample_idx" else (cols[f].codes, len(cols[f].labels)) for f in KEY_FIELDS]
@@ -262,8 +310,8 @@ def _check_unique_keys(cols: dict[str, _Column], sample_idx: np.ndarray, dataset
         flt = (ds.field(f) == val) if flt is None else flt & (ds.field(f) == val)
     files = sorted(set(dataset.to_table(columns=["__filename"], filter=flt)["__filename"].to_pylist()))
     shown = "|".join(str(key[f]) for f in KEY_FIELDS)
-    raise StagewiseError(f"{', '.join(files)}: graded row {shown!r} (model|benchmark|item_id|sample_idx|"
-                         "sampling_hash|autorater|autorater_version) appears more than once; a corrupted store")
+    raise StagewiseError(f"{', '.join(files)}: graded row {shown!r} ({'|'.join(KEY_FIELDS)}) appears more than "
+                         "once; a corrupted store")
 
 
 def _model_stages(cols: dict[str, _Column], path: Path) -> dict[str, str]:

@@ -68,7 +68,8 @@ def _graded_rows(bench: str, b: int, model: str, stage: str, autorater: str, met
         return pa.repeat(pa.scalar(v, t or pa.string()), n)
 
     version = f"{autorater}-v1"
-    key = pc.binary_join_element_wise(const(model), const(bench), item_id,
+    input_hash = pc.binary_join_element_wise("in-", item_id, "")
+    key = pc.binary_join_element_wise(const(model), const(f"sha256:{model}"), const(bench), item_id, input_hash,
                                       pc.cast(pa.array(sample_idx), pa.string()), const("s0"), const(version), "|")
     # metrics: one struct per metric for scored rows, an empty list for unscored ones.
     names, values = list(metrics), np.stack(list(metrics.values()), axis=1)  # (n, n_metrics)
@@ -88,7 +89,8 @@ def _graded_rows(bench: str, b: int, model: str, stage: str, autorater: str, met
                                    fields=[pa.field("role", pa.string()), pa.field("content", pa.string())]))
     columns = {
         "benchmark": const(bench), "item_id": item_id, "split": const("test"), "group": group,
-        "messages": messages, "metadata": const("{}"), "model": const(model), "stage": const(stage),
+        "messages": messages, "metadata": const("{}"), "model": const(model), "checkpoint": const(f"sha256:{model}"),
+        "input_hash": input_hash, "stage": const(stage),
         "sample_idx": pa.array(sample_idx), "sampling": const('{"temperature": 0.7}'), "sampling_hash": const("s0"),
         "response": pc.binary_join_element_wise(f"{model} answers ", item_id, ""), "finish_reason": const("stop"),
         "autorater": const(autorater), "autorater_version": const(version), "label": label,

@@ -2,10 +2,11 @@
 
     results_dir = run_evaluation(study.evaluation, study.context(), served)   # inside a Ray cluster, models served
 
-What is already stored is never redone: the driver compares the keys a study asks for (model x benchmark
-item x sample x sampling x autorater version) with the store, sends items without a generation through the
-policy stage, and stored generations that only lack a grade (e.g. a new or changed autorater) straight to
-the grader stage. The driver is the only writer: it writes each finished batch as new Parquet files
+What is already stored is never redone: the driver compares the keys a study asks for (model and the checkpoint
+it serves x benchmark item and its exact input x sample x sampling x autorater version) with the store, sends
+items without a generation through the policy stage, and stored generations that only lack a grade (e.g. a new
+or changed autorater) straight to the grader stage. Stored rows the study no longer asks for (a retrained model,
+an edited item) are counted, named in the log and kept; the analysis leaves them out. The driver is the only writer: it writes each finished batch as new Parquet files
 (atomically, see evaluate/store.py) and drops any key it has already written, so a kill at any point
 followed by a rerun gives exactly the rows of an uninterrupted run.
 """
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from stagewise.evaluate.registry import Autorater, Benchmark, get_autorater, get_benchmark
-from stagewise.evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, sampling_hash
+from stagewise.core.checkpoints import checkpoint_identity
+from stagewise.evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, input_hash, sampling_hash
 from stagewise.evaluate.store import ResultStore
 from stagewise.core.errors import StagewiseError
 
@@ -44,6 +46,9 @@ class Work:
     graded_rows: int = 0  # graded rows this run will add
     done_rows: int = 0  # graded rows already stored
     excluded: dict[str, dict[str, int]] = field(default_factory=dict)  # benchmark -> reason -> count
+    # (model, benchmark) -> why -> stored graded rows this study no longer asks for (kept, out of the analysis)
+    superseded: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
+    wanted: set[str] = field(default_factory=set)  # every graded key the study asks for (stored or to do)
 
 
 def results_dir(ctx: "RunContext") -> Path:
@@ -120,34 +125,63 @@ def plan(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> Work:
             log.warning("%s: excluded %s", bench.name, ", ".join(f"{n} {r}" for r, n in report.excluded.items()))
         names = benchmark_raters(bench, bcfg.autoraters, settings)
         versions = {n: raters[n].version for n in names}
+        hashes = {item["item_id"]: input_hash(item["messages"]) for item in report.items}
         for model_id, model in models.items():
+            checkpoint = checkpoint_identity(model.path)
             done = store.keys("grades", model_id, bench.name)
             stored = _stored_generations(store, model_id, bench.name)
+            wanted: set[str] = set()
             # Sample-major: a batch then holds one sample index (one seed), so the policy stage sends it as a
             # few full requests rather than one small request per sample index.
             for s in range(bcfg.samples):
                 for item in report.items:
-                    todo = [n for n in names
-                            if graded_key(model_id, bench.name, item["item_id"], s, samp_hash, versions[n]) not in done]
+                    row = {**item, "model": model_id, "checkpoint": checkpoint, "input_hash": hashes[item["item_id"]],
+                           "stage": model.stage, "sample_idx": s, "sampling": samp_json, "sampling_hash": samp_hash}
+                    keys = {n: graded_key(row, versions[n]) for n in names}
+                    wanted.update(keys.values())
+                    todo = [n for n in names if keys[n] not in done]
                     work.done_rows += len(names) - len(todo)
                     if not todo:
                         continue
                     work.graded_rows += len(todo)
-                    gkey = generation_key(model_id, bench.name, item["item_id"], s, samp_hash)
+                    gkey = generation_key(row)
                     if gkey in stored:
                         work.to_grade.append({**stored[gkey], "todo": todo, "new_generation": False})
                     else:
-                        work.to_generate.append({
-                            **item, "model": model_id, "stage": model.stage, "sample_idx": s, "sampling": samp_json,
-                            "sampling_hash": samp_hash, "response": None, "finish_reason": None, "created_at": None,
-                            "todo": todo, "new_generation": True,
-                        })
+                        work.to_generate.append({**row, "response": None, "finish_reason": None, "created_at": None,
+                                                 "todo": todo, "new_generation": True})
+            work.wanted |= wanted
+            if len(done - wanted):
+                why = _superseded(store, model_id, bench.name, wanted, checkpoint, hashes)
+                work.superseded[(model_id, bench.name)] = why
+                log.warning("eval: %s on %s: %d stored graded rows superseded (%s); kept in the store, left out of "
+                            "the analysis", model_id, bench.name, sum(why.values()),
+                            ", ".join(f"{n} {r}" for r, n in sorted(why.items())))
     return work
 
 
 def _stored_generations(store: ResultStore, model: str, benchmark: str) -> dict[str, dict[str, Any]]:
-    rows = store.read("generations", model, benchmark).to_pylist()
-    return {generation_key(r["model"], r["benchmark"], r["item_id"], r["sample_idx"], r["sampling_hash"]): r for r in rows}
+    return {generation_key(r): r for r in store.read("generations", model, benchmark).to_pylist()}
+
+
+def _superseded(store: ResultStore, model: str, benchmark: str, wanted: set[str], checkpoint: str,
+                hashes: dict[str, str]) -> dict[str, int]:
+    """Why stored graded rows are no longer asked for, most telling reason first."""
+    t = store.read("grades", model, benchmark, columns=["key", "checkpoint", "item_id", "input_hash"])
+    why: dict[str, int] = {}
+    for key, ckpt, item_id, ihash in zip(*(t.column(c).to_pylist() for c in t.column_names)):
+        if key in wanted:
+            continue
+        if ckpt != checkpoint:
+            reason = "checkpoint changed"
+        elif item_id not in hashes:
+            reason = "item no longer in the benchmark"
+        elif ihash != hashes[item_id]:
+            reason = "item text changed"
+        else:
+            reason = "sampling, samples or autorater changed"
+        why[reason] = why.get(reason, 0) + 1
+    return why
 
 
 def serve_client(cfg: "EvalConfig", served: "ServedApp", model_ids: list[str],
@@ -181,7 +215,7 @@ def run_evaluation(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", *,
         _run_pipeline(cfg, ctx, served, store, work, progress)
     from stagewise.evaluate.tracking import log_evaluation
 
-    log_evaluation(cfg, ctx, store)
+    log_evaluation(cfg, ctx, store, work.wanted)
     return store.root
 
 
@@ -242,7 +276,7 @@ def _write_batch(store: ResultStore, batch: pa.Table, seen_grades: set[str], see
     gens = {}
     for r in rows:
         if r["new_generation"]:
-            gkey = generation_key(r["model"], r["benchmark"], r["item_id"], r["sample_idx"], r["sampling_hash"])
+            gkey = generation_key(r)
             if gkey not in seen_generations and gkey not in gens:
                 gens[gkey] = {**{k: r[k] for k in GENERATION_SCHEMA.names}, "created_at": r["generated_at"]}
     # Generations first: a kill between the two writes leaves generations whose grades a rerun adds.

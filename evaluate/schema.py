@@ -30,6 +30,8 @@ ITEM_SCHEMA = pa.schema(
 
 GENERATION_FIELDS = [
     ("model", pa.string()),  # served model id, e.g. "sft"
+    ("checkpoint", pa.string()),  # what that id served: stagewise.core.checkpoints.checkpoint_identity
+    ("input_hash", pa.string()),  # input_hash(messages): the exact conversation the model was given
     ("stage", pa.string()),  # training stage of that model: base | sft | production | ...
     ("sample_idx", pa.int32()),
     ("sampling", pa.string()),  # JSON of the sampling parameters sent
@@ -67,10 +69,25 @@ def sampling_hash(sampling: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def generation_key(model: str, benchmark: str, item_id: str, sample_idx: int, samp_hash: str) -> str:
-    return "|".join([model, benchmark, item_id, str(sample_idx), samp_hash])
+def input_hash(messages: list[dict[str, str]]) -> str:
+    """Short hash of the exact conversation (system prompt, context, turns); the chat template that renders it
+    belongs to the checkpoint and is in its identity."""
+    text = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def graded_key(model: str, benchmark: str, item_id: str, sample_idx: int, samp_hash: str, autorater_version: str) -> str:
+# A generation is identified by what produced it: the model id and the checkpoint behind it, the item and the
+# exact input it was shown, the sample index and the sampling parameters. A retrained model or an edited item
+# gets new keys, so a rerun regenerates exactly those rows and an old row can never stand in for a new one.
+GENERATION_KEY = ("model", "checkpoint", "benchmark", "item_id", "input_hash", "sample_idx", "sampling_hash")
+# The identity columns a store written before they existed lacks (it is refused, with the fix, not mixed).
+IDENTITY_COLUMNS = ("checkpoint", "input_hash")
+
+
+def generation_key(row: dict[str, Any]) -> str:
+    return "|".join(str(row[f]) for f in GENERATION_KEY)
+
+
+def graded_key(row: dict[str, Any], autorater_version: str) -> str:
     """The store's primary key: a rerun skips rows whose key is already present."""
-    return generation_key(model, benchmark, item_id, sample_idx, samp_hash) + "|" + autorater_version
+    return generation_key(row) + "|" + autorater_version

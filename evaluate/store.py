@@ -8,8 +8,9 @@ Layout (the contract with `analysis/`): `generations/` and `grades/`, each hive-
 `model=<m>/benchmark=<b>/part-<uuid>.parquet`. A file is written under a dot-name and renamed into place,
 so a reader (pyarrow datasets skip dot-files) never sees half a file; a crash leaves at most a dot-file that
 the next open deletes. Files that still fail to read (disk trouble, hand edits) are moved aside as
-`.corrupt-*` with a warning, and their rows are redone. Rows are keyed (`evaluate.schema`), so a rerun
-writes only keys that are missing.
+`.corrupt-*` with a warning, and their rows are redone. Rows are keyed (`evaluate.schema`: the checkpoint and
+the exact input that produced them), so a rerun writes only keys that are missing; a store written before rows
+carried that identity is refused with the fix, never mixed.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from stagewise.evaluate.schema import GENERATION_SCHEMA, GENERATIONS, GRADED_SCHEMA, GRADES, generation_key
+from stagewise.core.errors import StagewiseError
+from stagewise.evaluate.schema import (GENERATION_KEY, GENERATION_SCHEMA, GENERATIONS, GRADED_SCHEMA, GRADES,
+                                       IDENTITY_COLUMNS, generation_key)
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,8 @@ class ResultStore:
         """Stored keys: graded keys for grades, generation keys for generations."""
         if kind == "grades":
             return set(self.read(kind, model, benchmark, columns=["key"]).column("key").to_pylist())
-        t = self.read(kind, model, benchmark, columns=["model", "benchmark", "item_id", "sample_idx", "sampling_hash"])
-        return {generation_key(*r) for r in zip(*(t.column(c).to_pylist() for c in t.column_names))}
+        t = self.read(kind, model, benchmark, columns=list(GENERATION_KEY))
+        return {generation_key(dict(zip(GENERATION_KEY, r))) for r in zip(*(t.column(c).to_pylist() for c in GENERATION_KEY))}
 
     # -- writing -----------------------------------------------------------------------------------------
     def write(self, kind: Kind, table: pa.Table) -> list[Path]:
@@ -92,7 +95,13 @@ class ResultStore:
         for f in self.files(base.name):  # type: ignore[arg-type]
             try:
                 meta = pq.read_metadata(f)
-                if not set(SCHEMAS[base.name].names) <= set(meta.schema.to_arrow_schema().names):
+                names = set(meta.schema.to_arrow_schema().names)
+                if not set(SCHEMAS[base.name].names) <= names:
+                    if set(SCHEMAS[base.name].names) - set(IDENTITY_COLUMNS) <= names:
+                        raise StagewiseError(
+                            f"{self.root}: written by an older stagewise, its rows keyed without the checkpoint and "
+                            f"input that produced them ({f.relative_to(self.root)} has no {IDENTITY_COLUMNS[0]!r}); "
+                            f"move it aside (mv {self.root} {self.root}.old) and rerun `stagewise eval`")
                     raise ValueError("columns differ from the store schema")
             except (pa.ArrowInvalid, OSError, ValueError) as e:
                 aside = f.with_name(f".corrupt-{f.name}")

@@ -25,9 +25,19 @@ SAMPLE_COLUMNS = ["model", "stage", "benchmark", "item_id", "split", "sample_idx
                   "unscored", "prompt", "response", "metrics"]
 
 
-def metric_means(store: ResultStore) -> list[dict[str, Any]]:
+def _current(t, keys: set[str] | None):
+    """Only the rows this study asks for now (`keys`), so a superseded checkpoint or item never mixes in."""
+    if keys is None:
+        return t
+    import pyarrow as pa
+
+    return t.filter(pa.array([k in keys for k in t.column("key").to_pylist()], pa.bool_()))
+
+
+def metric_means(store: ResultStore, keys: set[str] | None = None) -> list[dict[str, Any]]:
     """One dict per (model, benchmark, autorater, metric): mean, n scored rows, n unscored rows of that rater."""
-    t = store.read("grades", columns=["model", "benchmark", "autorater", "unscored", "metrics"])
+    t = _current(store.read("grades", columns=["key", "model", "benchmark", "autorater", "unscored", "metrics"]), keys)
+    t = t.drop_columns(["key"])
     sums: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0])
     unscored: dict[tuple, int] = defaultdict(int)
     for model, bench, rater, uns, metrics in zip(*(t.column(c).to_pylist() for c in t.column_names)):
@@ -44,9 +54,9 @@ def metric_means(store: ResultStore) -> list[dict[str, Any]]:
     ]
 
 
-def sample_rows(store: ResultStore, per_partition: int) -> list[list[Any]]:
+def sample_rows(store: ResultStore, per_partition: int, keys: set[str] | None = None) -> list[list[Any]]:
     """The first `per_partition` graded rows (by key, so the table is the same every run) of each model x benchmark."""
-    t = store.read("grades")
+    t = _current(store.read("grades"), keys)
     rows = sorted(t.to_pylist(), key=lambda r: (r["model"], r["benchmark"], r["key"]))
     kept: dict[tuple, int] = defaultdict(int)
     out = []
@@ -62,9 +72,10 @@ def sample_rows(store: ResultStore, per_partition: int) -> list[list[Any]]:
     return out
 
 
-def log_evaluation(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> list[dict[str, Any]]:
+def log_evaluation(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore,
+                   keys: set[str] | None = None) -> list[dict[str, Any]]:
     """Print and (unless W&B is disabled) log the metric means and graded samples; return the means."""
-    means = metric_means(store)
+    means = metric_means(store, keys)
     for m in means:
         log.info("eval: %s %s %s %s = %.3f (n=%d, unscored=%d)", m["model"], m["benchmark"], m["autorater"],
                  m["metric"], m["mean"], m["n"], m["unscored"])
@@ -82,7 +93,7 @@ def log_evaluation(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> 
         run.log({
             "metric_means": wandb.Table(columns=list(means[0]), data=[list(m.values()) for m in means]),
             "graded_samples": wandb.Table(columns=SAMPLE_COLUMNS,
-                                          data=sample_rows(store, cfg.wandb_table_rows)),
+                                          data=sample_rows(store, cfg.wandb_table_rows, keys)),
         })
     finally:
         run.finish()

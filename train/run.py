@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from stagewise.core.checkpoints import LINEAGE, files_sha256
 from stagewise.core.errors import StagewiseError
 from stagewise.train.config import TrainStageConfig
 from stagewise.train.data import file_sha256
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from stagewise.train.config import TinyModelConfig
 
 log = logging.getLogger(__name__)
-LINEAGE = "stagewise.json"
 
 
 def run_stage(stage: TrainStageConfig, ctx: "RunContext", tiny: "TinyModelConfig | None" = None) -> Path:
@@ -145,6 +145,7 @@ def _train_chain(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[
             "run": {"name": Path(result.path).name, "stages": [s.name for s in chain]},
             "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+        lineage["checkpoint_sha256"] = files_sha256(tmp)  # what result rows are keyed by (core.checkpoints)
         (tmp / LINEAGE).write_text(json.dumps(lineage, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)

@@ -49,12 +49,12 @@ def write_rows(results_dir: Path, rows: list[dict], name: str = "part-0.parquet"
     for r in rows:
         prompt = [{"role": "user", "content": f"prompt {r['item_id']}"}]
         r = {"benchmark": "bench", "split": "test", "group": None, "messages": prompt,
-             "metadata": "{}", "stage": r.get("model", "a"), "sample_idx": 0, "sampling": json.dumps({}),
+             "metadata": "{}", "stage": r.get("model", "a"), "checkpoint": f"sha256:{r.get('model', 'a')}",
+             "input_hash": f"in-{r['item_id']}", "sample_idx": 0, "sampling": json.dumps({}),
              "sampling_hash": "s0", "response": f"{r.get('model', 'a')} says {r['item_id']}", "finish_reason": "stop",
              "autorater": "rater", "autorater_version": "v1", "label": None, "score": None, "unscored": False,
              "raw_judgement": "", "created_at": datetime(2025, 1, 1, tzinfo=timezone.utc), **r}
-        r.setdefault("key", graded_key(r["model"], r["benchmark"], r["item_id"], r["sample_idx"], r["sampling_hash"],
-                                       r["autorater_version"]))
+        r.setdefault("key", graded_key(r, r["autorater_version"]))
         r["metrics"] = [{"name": k, "value": v} for k, v in r["metrics"].items()]
         full.append(r)
     table = pa.Table.from_pylist(full, schema=GRADED_SCHEMA)

@@ -63,7 +63,7 @@ def test_metric_listed_twice_in_a_row(tmp_path):
     t = pq.read_table(path)
     twice = pa.array([[{"name": "r", "value": 1.0}, {"name": "r", "value": 0.0}]], t.schema.field("metrics").type)
     pq.write_table(t.set_column(t.schema.get_field_index("metrics"), "metrics", twice), path)
-    with pytest.raises(StagewiseError, match=r"metric 'r' is listed twice in graded row a\|bench\|x\|0"):
+    with pytest.raises(StagewiseError, match=r"metric 'r' is listed twice in graded row a\|sha256:a\|bench\|x\|in-x\|0"):
         load_graded_values(tmp_path)
 
 

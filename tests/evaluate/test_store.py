@@ -17,12 +17,13 @@ def graded(model, bench, item, version="refusal-rules@abc"):
     return {
         "benchmark": bench, "item_id": item, "split": "safe", "group": item,
         "messages": [{"role": "user", "content": "hi"}], "metadata": "{}",
-        "model": model, "stage": "sft", "sample_idx": 0, "sampling": '{"temperature": 0.0}', "sampling_hash": h,
+        "model": model, "checkpoint": f"sha256:{model}", "input_hash": "in-hi", "stage": "sft", "sample_idx": 0, "sampling": '{"temperature": 0.0}', "sampling_hash": h,
         "response": "Sorry.", "finish_reason": "stop", "autorater": "refusal-rules", "autorater_version": version,
         "label": "full_refusal", "score": None, "unscored": False, "raw_judgement": "full_refusal",
         "metrics": [{"name": "over_refusal", "value": 1.0}],
-        "key": graded_key(model, bench, item, 0, h, version), "created_at": NOW,
-    }
+        "created_at": NOW,
+    } | {"key": graded_key({"model": model, "checkpoint": f"sha256:{model}", "benchmark": bench, "item_id": item,
+                            "input_hash": "in-hi", "sample_idx": 0, "sampling_hash": h}, version)}
 
 
 def test_partitioned_write_read_and_keys(tmp_path):
@@ -38,8 +39,7 @@ def test_partitioned_write_read_and_keys(tmp_path):
     assert t.num_rows == 3 and set(GRADED_SCHEMA.names) <= set(t.column_names)
     gens = store.write("generations", pa.Table.from_pylist(rows, schema=GRADED_SCHEMA))
     assert len(gens) == 3
-    assert store.keys("generations") == {generation_key(r["model"], r["benchmark"], r["item_id"], 0, r["sampling_hash"])
-                                         for r in rows}
+    assert store.keys("generations") == {generation_key(r) for r in rows}
 
 
 def test_leftovers_are_swept_and_corrupt_files_moved_aside(tmp_path):
