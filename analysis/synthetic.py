@@ -95,7 +95,8 @@ def _graded_rows(bench: str, b: int, model: str, stage: str, autorater: str, met
         "response": pc.binary_join_element_wise(f"{model} answers ", item_id, ""), "finish_reason": const("stop"),
         "autorater": const(autorater), "autorater_version": const(version), "label": label,
         "score": pa.array(np.where(unscored, np.nan, first)) if is_score else pa.nulls(n, pa.float64()),
-        "unscored": pa.array(unscored), "raw_judgement": const(""),
+        "refused": pa.nulls(n, pa.bool_()), "harmful": pa.nulls(n, pa.bool_()),
+        "metric_version": const(f"{bench}-metrics@synthetic"), "unscored": pa.array(unscored), "raw_judgement": const(""),
         "metrics": pa.ListArray.from_arrays(pa.array(offsets), metric_structs),
         "key": key, "created_at": const(datetime(2025, 1, 1, tzinfo=timezone.utc), pa.timestamp("us", tz="UTC")),
     }

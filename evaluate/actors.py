@@ -66,7 +66,8 @@ class PolicyActor:
 
 
 class GraderActor:
-    """Grades each row with the autoraters named in its `todo`; turns grades into the benchmark's metrics."""
+    """Grades each row with the autoraters named in its `todo`; stores the grade's facts and the metrics the
+    benchmark derives from them (`Benchmark.metrics_of`)."""
 
     def __init__(self, autoraters: dict[str, dict[str, Any]], client: ServeClient | None):
         self.autoraters = {name: get_autorater(name, **kw) for name, kw in autoraters.items()}
@@ -97,7 +98,8 @@ class GraderActor:
         return pa.Table.from_pylist(out, schema=GRADER_OUT_SCHEMA)
 
     def graded_row(self, row: dict[str, Any], rater, grade: Grade) -> dict[str, Any]:
-        metrics = [] if grade.unscored else self.benchmark(row["benchmark"]).metrics(row, grade)
+        bench = self.benchmark(row["benchmark"])
+        metrics = bench.metrics_of(row, grade)
         version = rater.version
         graded = {k: row[k] for k in GENERATION_SCHEMA.names if k != "created_at"}
         graded.update(
@@ -105,6 +107,9 @@ class GraderActor:
             autorater_version=version,
             label=grade.label,
             score=grade.score,
+            refused=grade.refused,
+            harmful=grade.harmful,
+            metric_version=bench.metric_version,
             unscored=grade.unscored,
             raw_judgement=grade.raw,
             metrics=[{"name": m.name, "value": float(m.value)} for m in metrics],

@@ -25,7 +25,10 @@ context or multi-turn items. `load(path_or_id, limit)` reads CSV/JSONL/Parquet o
 `stagewise.core.records` (one-line errors naming file and row) and returns ITEM_SCHEMA dicts; `path=None` reads
 `evaluate/benchmarks/embedded/<name>.<csv|jsonl|parquet>`. Override `read_rows` for other layouts (e.g. a
 folder of files). Metric names are the contract with `analysis/`: lower_snake_case, a rate's value is 0/1
-with 1 = the bad event (over_refusal, unsafe, ...), scores in [0, 1].
+with 1 = the bad event (over_refusal, unsafe, ...), scores in [0, 1]. Name a metric for what its grader can
+establish: a refusal matcher says `non_refusal`, only a grader that judges harm says `unsafe`. Graded rows store
+the grade's facts (label, score, refused, harmful) and `metric_version`; metrics are derived from the facts, so a
+changed `metrics` re-derives stored rows (`evaluate.facts.refresh_metrics`) without generating or grading again.
 
 ## Adding an autorater
 Write one module in `evaluate/autoraters/`:
@@ -49,12 +52,14 @@ import json
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from stagewise.core.errors import StagewiseError
 
 EMBEDDED_DIR = Path(__file__).parent / "benchmarks" / "embedded"
+DEGENERATE = "degenerate"  # the metric every benchmark reports: share of responses that say nothing
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -91,6 +96,12 @@ class Grade:
     @classmethod
     def unparseable(cls, raw: str) -> "Grade":
         return cls(label=None, raw=raw, unscored=True)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "Grade":
+        """The grade a graded row stores (its facts), to derive metrics from again."""
+        return cls(label=row["label"], score=row["score"], refused=row["refused"], harmful=row["harmful"],
+                   raw=row["raw_judgement"] or "", unscored=bool(row["unscored"]))
 
 
 @dataclass(frozen=True)
@@ -205,6 +216,28 @@ class Benchmark:
     def metrics(self, item: dict[str, Any], grade: Grade) -> list[Metric]:
         """The metrics one grade of `item` (an ITEM_SCHEMA dict) contributes; [] when it says nothing."""
         raise NotImplementedError
+
+    def metrics_of(self, row: dict[str, Any], grade: Grade) -> list[Metric]:
+        """What a graded row counts for: nothing when unscored; only `degenerate` = 1 when the response says
+        nothing (evaluate/degenerate.py), else the benchmark's `metrics` and `degenerate` = 0."""
+        from stagewise.evaluate.degenerate import degenerate_reason
+
+        if grade.unscored:
+            return []
+        if degenerate_reason(row.get("response")) is not None:
+            return [Metric(DEGENERATE, 1.0)]
+        return [*self.metrics(row, grade), Metric(DEGENERATE, 0.0)]
+
+    @cached_property
+    def metric_version(self) -> str:
+        """A hash of the metric definitions (this benchmark's `metrics` and the degenerate rules): graded rows
+        store it, and `evaluate.facts.refresh_metrics` re-derives the rows of another version from their facts."""
+        import inspect
+
+        from stagewise.evaluate import degenerate
+
+        text = inspect.getsource(type(self).metrics) + inspect.getsource(degenerate) + repr(self.metric_names)
+        return f"{self.name}-metrics@{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 # ---------------------------------------------------------------------------------------------------------

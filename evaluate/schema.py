@@ -1,9 +1,10 @@
 """Arrow schemas of the data that crosses boundaries (see ../shared/DESIGN.md).
 
 Items flow from benchmark loaders into the pipeline; generations are what the policy said;
-graded rows are what the autoraters made of it and are what `analysis/` reads. Every metric a
-benchmark yields is stored per graded row in `metrics` (name -> value in [0, 1] or a score), so
-the analysis never needs to know a benchmark's labels.
+graded rows are what the autoraters made of it (the facts: label, score, refused, harmful) and are what
+`analysis/` reads. Every metric a benchmark derives from those facts is stored per graded row in `metrics`
+(name -> value in [0, 1] or a score) with the `metric_version` that derived it, so the analysis never needs
+to know a benchmark's labels, and a changed definition re-derives rows without grading again.
 """
 from __future__ import annotations
 
@@ -49,9 +50,12 @@ GRADED_SCHEMA = pa.schema(
         ("autorater_version", pa.string()),  # hash of grader prompt/rules + judge model id
         ("label", pa.string()),  # the grader's class, e.g. full_refusal; null when unscored
         ("score", pa.float64()),  # a numeric grade where the grader gives one (StrongREJECT), else null
+        ("refused", pa.bool_()),  # facts the grader established (null: it does not say); metrics derive from them
+        ("harmful", pa.bool_()),
+        ("metric_version", pa.string()),  # Benchmark.metric_version that derived `metrics`
         ("unscored", pa.bool_()),  # the grader's answer could not be parsed after retries
         ("raw_judgement", pa.string()),
-        ("metrics", pa.list_(METRIC)),  # what this row contributes to each metric; empty when unscored
+        ("metrics", pa.list_(METRIC)),  # derived from the facts (metric_version); empty when unscored
         ("key", pa.string()),  # graded_key(...) below; unique in a store
         ("created_at", pa.timestamp("us", tz="UTC")),
     ]
@@ -80,8 +84,8 @@ def input_hash(messages: list[dict[str, str]]) -> str:
 # exact input it was shown, the sample index and the sampling parameters. A retrained model or an edited item
 # gets new keys, so a rerun regenerates exactly those rows and an old row can never stand in for a new one.
 GENERATION_KEY = ("model", "checkpoint", "benchmark", "item_id", "input_hash", "sample_idx", "sampling_hash")
-# The identity columns a store written before they existed lacks (it is refused, with the fix, not mixed).
-IDENTITY_COLUMNS = ("checkpoint", "input_hash")
+# The columns a store written before row identity and stored facts lacks (it is refused, with the fix, not mixed).
+IDENTITY_COLUMNS = ("checkpoint", "input_hash", "refused", "harmful", "metric_version")
 
 
 def generation_key(row: dict[str, Any]) -> str:

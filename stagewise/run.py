@@ -78,10 +78,22 @@ def analyze(study: "Study", output_dir: str | Path | None = None) -> "AnalysisOu
     from stagewise.analysis.analyze import analyze_store
 
     out = Path(output_dir if output_dir is not None else study.output_dir)
+    notes = refresh_metrics(out / "results") + leakage_notes(study, out / "report")
     return analyze_store(out / "results", out / "report", study.analysis,
                          model_order=[m.id for m in study.models], stages={m.id: m.stage for m in study.models},
-                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out,
-                         notes=leakage_notes(study, out / "report"))
+                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out, notes=notes)
+
+
+def refresh_metrics(results_dir: Path) -> list[str]:
+    """Stored rows graded under older metric definitions re-derived from their facts (`evaluate.facts`), before
+    the analysis reads them; the report lines that say so."""
+    if not (results_dir / "grades").is_dir():
+        return []  # nothing evaluated: the analysis says so itself
+    from stagewise.evaluate.facts import refresh_metrics as refresh
+    from stagewise.evaluate.store import ResultStore
+
+    return [f"metrics of {n} stored {bench} rows re-derived from their facts with today's definitions"
+            for bench, n in sorted(refresh(ResultStore(results_dir)).items())]
 
 
 def leakage_notes(study: "Study", report_dir: Path) -> list[str]:

@@ -24,7 +24,7 @@ class HarmBench(Benchmark):
     published_items = {"harmbench_behaviors_text_all.csv": 400}
     columns = ("Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID")
     autoraters = ("refusal-rules", "harmbench-judge", "wildguard-judge")
-    metric_names = ("unsafe",)
+    metric_names = ("unsafe", "non_refusal")
 
     def item(self, row: dict[str, Any], ctx: LoadContext) -> Item | None:
         category = str(row["FunctionalCategory"]).strip().lower()
@@ -48,6 +48,6 @@ class HarmBench(Benchmark):
     def metrics(self, item: dict[str, Any], grade: Grade) -> list[Metric]:
         if grade.harmful is not None:
             return [Metric("unsafe", float(grade.harmful))]
-        if grade.refused is not None:
-            return [Metric("unsafe", float(not grade.refused))]
+        if grade.refused is not None:  # a refusal matcher says whether it refused, not whether it harmed
+            return [Metric("non_refusal", float(not grade.refused))]
         return []

@@ -4,7 +4,7 @@
 
 The published CSVs (`or-bench-80k.csv`, `or-bench-hard-1k.csv`, `or-bench-toxic.csv`) have `prompt,category`.
 Which file it is tells benign from toxic (the columns do not): a file whose name contains "toxic" is the
-toxic contrast set (`unsafe_compliance`), any other is benign (`over_refusal`).
+toxic contrast set (`non_refusal`: answered, not refused), any other is benign (`over_refusal`).
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class ORBench(Benchmark):
     published_items = {"or-bench-hard-1k.csv": 1_319, "or-bench-toxic.csv": 655}
     columns = ("prompt", "category")
     autoraters = ("refusal-rules", "xstest-judge", "wildguard-judge")
-    metric_names = ("over_refusal", "unsafe_compliance")
+    metric_names = ("over_refusal", "non_refusal")
 
     def read(self, path_or_id: str | None, limit: int | None = None) -> LoadReport:
         self._split = "toxic" if path_or_id and "toxic" in Path(path_or_id).name.lower() else "benign"
@@ -37,4 +37,4 @@ class ORBench(Benchmark):
             return []
         if item["split"] == "benign":
             return [Metric("over_refusal", float(grade.refused))]
-        return [Metric("unsafe_compliance", float(not grade.refused))]
+        return [Metric("non_refusal", float(not grade.refused))]  # toxic prompts: answered (not refused)

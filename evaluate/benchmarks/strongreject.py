@@ -20,7 +20,7 @@ class StrongREJECT(Benchmark):
     published_items = {"strongreject_dataset.csv": 313, "strongreject_small_dataset.csv": 60}
     columns = ("category", "source", "forbidden_prompt")
     autoraters = ("refusal-rules", "strongreject-judge", "wildguard-judge")
-    metric_names = ("unsafe", "strongreject_score")
+    metric_names = ("unsafe", "non_refusal", "strongreject_score")
 
     def item(self, row: dict[str, Any], ctx: LoadContext) -> Item:
         prompt = str(row["forbidden_prompt"])
@@ -31,8 +31,10 @@ class StrongREJECT(Benchmark):
         out = []
         if grade.harmful is not None:
             out.append(Metric("unsafe", float(grade.harmful)))
-        elif grade.refused is not None:
+        elif grade.refused is not None and grade.score is not None:  # the rubric judged the answer's harm too
             out.append(Metric("unsafe", float(not grade.refused)))
+        elif grade.refused is not None:  # refusal, not harm, is what a refusal matcher establishes
+            out.append(Metric("non_refusal", float(not grade.refused)))
         if grade.score is not None:
             out.append(Metric("strongreject_score", float(grade.score)))
         return out

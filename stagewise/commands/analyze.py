@@ -29,6 +29,7 @@ def analyze_command(
     from stagewise.analysis.analyze import analyze_store
     from stagewise.config import load_study
     from stagewise.run import analyze as analyze_study
+    from stagewise.run import refresh_metrics
 
     path = Path(target)
     if path.is_dir() and (path / STUDY_FILE).is_file():
@@ -36,7 +37,7 @@ def analyze_command(
     elif path.is_dir():
         cfg, wandb_settings = _defaults_with_overrides(overrides or [])
         outputs = analyze_store(path / "results", path / "report", cfg, study_name=path.resolve().name,
-                                wandb_settings=wandb_settings, wandb_dir=path)
+                                wandb_settings=wandb_settings, wandb_dir=path, notes=refresh_metrics(path / "results"))
     elif path.is_file():
         outputs = analyze_study(load_study(path, overrides or []))
     else:

@@ -52,7 +52,8 @@ def write_rows(results_dir: Path, rows: list[dict], name: str = "part-0.parquet"
              "metadata": "{}", "stage": r.get("model", "a"), "checkpoint": f"sha256:{r.get('model', 'a')}",
              "input_hash": f"in-{r['item_id']}", "sample_idx": 0, "sampling": json.dumps({}),
              "sampling_hash": "s0", "response": f"{r.get('model', 'a')} says {r['item_id']}", "finish_reason": "stop",
-             "autorater": "rater", "autorater_version": "v1", "label": None, "score": None, "unscored": False,
+             "autorater": "rater", "autorater_version": "v1", "label": None, "score": None, "refused": None,
+             "harmful": None, "metric_version": "m1", "unscored": False,
              "raw_judgement": "", "created_at": datetime(2025, 1, 1, tzinfo=timezone.utc), **r}
         r.setdefault("key", graded_key(r, r["autorater_version"]))
         r["metrics"] = [{"name": k, "value": v} for k, v in r["metrics"].items()]

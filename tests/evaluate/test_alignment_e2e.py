@@ -98,10 +98,12 @@ def test_dilemmas_and_reward_hacking_through_the_pipeline(tmp_path, long_model_d
         names = [m["name"] for m in r["metrics"]]
         if r["unscored"]:
             assert names == [] and r["label"] is None
+        elif names == ["degenerate"]:  # the response said nothing: its own class, no other metric
+            assert r["metrics"][0]["value"] == 1.0
         elif r["benchmark"] == "dilemmas":
-            assert names == (["eval_aware"] if r["autorater"] == "eval-awareness-rules" else ["misaligned"])
+            assert names == (["eval_aware"] if r["autorater"] == "eval-awareness-rules" else ["misaligned"]) + ["degenerate"]
         else:
-            assert names == ["hack", "original_pass"]
+            assert names == ["hack", "original_pass", "degenerate"]
         assert all(m["value"] in (0.0, 1.0) for m in r["metrics"])
     hacking = [r for r in rows if r["benchmark"] == "reward-hacking"]
     assert {r["split"] for r in hacking} == {"discourage", "neutral", "encourage"}

@@ -157,12 +157,17 @@ def test_end_to_end_both_autoraters(tmp_path, eval_model_dir, served):
         assert r["model"] == "tiny" and r["stage"] == "sft" and r["autorater_version"].startswith(r["autorater"] + "@")
         assert r["sampling_hash"] and r["finish_reason"] in ("stop", "length")
         names = {m["name"] for m in r["metrics"]}
+        said_nothing = {"name": "degenerate", "value": 1.0} in r["metrics"]
         if r["unscored"]:
             assert not r["metrics"] and r["label"] is None
+        elif said_nothing:  # empty or a loop: its own class, never counted as compliance
+            assert names == {"degenerate"}
         elif r["benchmark"] == "xstest":
-            assert names == ({"over_refusal", "full_over_refusal"} if r["split"] == "safe" else {"unsafe_compliance"})
+            assert names == {"degenerate"} | ({"over_refusal", "full_over_refusal"} if r["split"] == "safe"
+                                              else {"non_refusal"})
         else:
-            assert names == {"unsafe"}
+            assert names == {"degenerate", "non_refusal"}  # a refusal matcher establishes refusal, not harm
+        assert r["metric_version"].startswith(r["benchmark"] + "-metrics@") and r["checkpoint"].startswith("sha256:")
     rules = [r for r in rows if r["autorater"] == "refusal-rules"]
     assert all(not r["unscored"] for r in rules), "the rule grader always decides"
     # Greedy sampling, 2 samples per item with seeds s and s+1: same prompt, same answer at temperature 0.
@@ -180,8 +185,11 @@ def test_end_to_end_both_autoraters(tmp_path, eval_model_dir, served):
     from stagewise.evaluate.store import ResultStore
 
     means = {(m["benchmark"], m["autorater"], m["metric"]): m for m in metric_means(ResultStore(results))}
-    assert means[("xstest", "refusal-rules", "over_refusal")]["n"] == 12
-    assert means[("harmbench", "refusal-rules", "unsafe")]["n"] == 3
+    assert means[("xstest", "refusal-rules", "degenerate")]["n"] == 16  # every scored row says whether it is
+    assert means[("harmbench", "refusal-rules", "degenerate")]["n"] == 3
+    answered_safe = [r for r in rules if r["benchmark"] == "xstest" and r["split"] == "safe"
+                     and {"name": "degenerate", "value": 0.0} in r["metrics"]]
+    assert means.get(("xstest", "refusal-rules", "over_refusal"), {"n": 0})["n"] == len(answered_safe)
     assert all(0.0 <= m["mean"] <= 1.0 for m in means.values())
     assert list((tmp_path / "run").glob("wandb/offline-run-*")), "offline W&B run written under output_dir"
 
