@@ -69,7 +69,9 @@ def draw_comparison_figure(summary: pa.Table, model_order: list[str] | None = No
             for p, r in zip(pos, rate):
                 if np.isnan(r):
                     ax.text(p, 0.01, "n/a", ha="center", va="bottom", fontsize=7, rotation=90)
-        ax.set_title(bench, fontsize=11, fontweight="bold")
+        source = next((r.get("source") or "" for r in rows if r["benchmark"] == bench), "")
+        ax.set_title(bench + (f"\n({source})" if source.endswith(", embedded") else ""), fontsize=11,
+                     fontweight="bold")  # an embedded lookalike is never shown under the public name alone
         ax.set_xticks(x, [_wrap(m) for m in metrics], fontsize=9)
         ax.set_xlim(-0.5, len(metrics) - 0.5)
         ax.grid(axis="y", alpha=0.3)

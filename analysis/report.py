@@ -150,10 +150,13 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
               "which.", ""]
     if notes:
         lines += ["**Notes on the data**", ""] + [f"- {n}" for n in notes] + [""]
+    shown = {r["benchmark"]: benchmark_label(r["benchmark"], r["source"]) for r in stats.summary.to_pylist()}
+    sources = dict.fromkeys((r["benchmark"], r["source"]) for r in stats.summary.to_pylist())
+    lines += ["## Sources", ""] + [f"- `{b}`: {src}" for b, src in sources] + [""]
     lines += ["## Rates", "", f"![Safety metrics by stage with {pct} CIs]({figure})", ""]
     lines += _table(["benchmark", "metric", "model", "stage", f"rate [{pct} CI]", "n", "unscored", "method"],
-                    [[r["benchmark"], r["metric"], r["model"], r["stage"], _rate(r), str(r["n"]), str(r["unscored"]),
-                      r["method"]] for r in stats.summary.to_pylist()])
+                    [[shown[r["benchmark"]], r["metric"], r["model"], r["stage"], _rate(r), str(r["n"]),
+                      str(r["unscored"]), r["method"]] for r in stats.summary.to_pylist()])
     lines += ["", "## Stage vs stage (paired, same items)", ""]
     lines += [f"`diff` = rate(b) − rate(a) on the items both models were scored on, with a {pct} paired-bootstrap "
               f"CI; p from the exact McNemar test for 0/1 metrics with one sample per independent item, a "
@@ -170,7 +173,7 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
                   f"different (Holm p < {alpha:.2g}) on **{sig}**.", ""]
         lines += _table(["benchmark", "metric", f"{a}", f"{b}", f"diff [{pct} CI]", "p", "p (Holm)", "test",
                          "equivalent", "TOST p", "MDD₈₀", "n items"],
-                        [[r["benchmark"], r["metric"], _num(r["rate_a"]), _num(r["rate_b"]),
+                        [[shown.get(r["benchmark"], r["benchmark"]), r["metric"], _num(r["rate_a"]), _num(r["rate_b"]),
                           f"{_signed(r['diff'])} [{_signed(r['ci_low'])}, {_signed(r['ci_high'])}]",
                           _p(r["p_value"]), _p(r["p_holm"]), r["test"], "yes" if r["equivalent"] else "no",
                           _p(r["tost_p"]), _num(r["mdd_80"]), str(r["n_items"])] for r in mine])
@@ -183,7 +186,7 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
         lines += ["No disagreements to show.", ""]
     for (a, b, bench, metric) in dict.fromkeys((r["model_a"], r["model_b"], r["benchmark"], r["metric"]) for r in dis):
         mine = [r for r in dis if (r["model_a"], r["model_b"], r["benchmark"], r["metric"]) == (a, b, bench, metric)]
-        lines += [f"### {a} vs {b}: {bench} / {metric}", ""]
+        lines += [f"### {a} vs {b}: {shown.get(bench, bench)} / {metric}", ""]
         lines += _table(["item", "prompt", f"{a}", f"{a} response", f"{b}", f"{b} response"],
                         [[f"{r['item_id']}#{r['sample_idx']}", r["prompt"] or "",
                           f"{_num(r['value_a'])} {r['label_a'] or ''}".strip(), r["response_a"] or "",
@@ -191,6 +194,11 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
         lines.append("")
     lines += ["---", "Files: `summary.csv`, `comparisons.csv`, `disagreements.csv`, `figure.png`/`figure.svg`.", ""]
     return "\n".join(lines)
+
+
+def benchmark_label(benchmark: str, source: str) -> str:
+    """How reports name a benchmark: an embedded lookalike never by the public name alone."""
+    return f"{benchmark} ({source})" if source.endswith(", embedded") else benchmark
 
 
 def render_html(markdown: str, title: str) -> str:

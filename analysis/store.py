@@ -23,6 +23,7 @@ flattening of a million rows are a few numpy sorts, not hash joins of strings.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +33,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from stagewise.core.errors import StagewiseError
-from stagewise.evaluate.schema import GRADES, IDENTITY_COLUMNS, PARTITIONING  # the store's schema: all analysis knows of evaluate
+# the store's schema and layout: all that analysis knows of evaluate
+from stagewise.evaluate.schema import GRADES, IDENTITY_COLUMNS, PARTITIONING, SOURCES
 
 # Columns read from each file (model/benchmark come from the directory names when a file lacks them).
 NEEDED = ("checkpoint", "input_hash", "stage", "item_id", "group", "sample_idx", "sampling_hash", "autorater",
@@ -63,6 +65,11 @@ class GradedValues:
     rows: int  # graded rows used (after dropping superseded autorater versions)
     source: Path
     notes: list[str] = field(default_factory=list)
+    # benchmark -> where its items came from (evaluate.schema.SOURCES): `label` is what reports show
+    sources: dict[str, dict] = field(default_factory=dict)
+
+    def source_label(self, benchmark: str) -> str:
+        return self.sources.get(benchmark, {}).get("label", "source not recorded")
 
 
 @dataclass
@@ -143,7 +150,16 @@ def load_graded_values(results_dir: str | Path) -> GradedValues:
     unscored, lost = _attribute_unscored(cols, ~scored, values)
     if lost:
         notes.append(f"{lost} unscored rows belong to a benchmark/autorater with no scored row, so no metric counts them")
-    return GradedValues(values=values, unscored=unscored, stages=stages, rows=table.num_rows, source=path, notes=notes)
+    return GradedValues(values=values, unscored=unscored, stages=stages, rows=table.num_rows, source=path, notes=notes,
+                        sources=_sources(Path(results_dir)))
+
+
+def _sources(results_dir: Path) -> dict[str, dict]:
+    path = results_dir / SOURCES
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError as e:
+        raise StagewiseError(f"{path}: not valid JSON ({e})") from None
 
 
 def _read(dataset: ds.Dataset, path: Path) -> tuple[pa.Table, dict[str, _Column]]:

@@ -57,6 +57,7 @@ SUMMARY_SCHEMA = pa.schema([
     ("ci_high", pa.float64()), ("method", pa.string()),
     # beyond the contract's columns:
     ("autorater", pa.string()), ("kind", pa.string()), ("n_items", pa.int64()), ("n_groups", pa.int64()),
+    ("source", pa.string()),  # where the benchmark's items came from (embedded lookalike, file + sha256, hub id)
 ])
 COMPARISON_SCHEMA = pa.schema([
     ("model_a", pa.string()), ("model_b", pa.string()), ("benchmark", pa.string()), ("metric", pa.string()),
@@ -280,7 +281,7 @@ def _summary_table(cells: list[dict], codes: _Codes, binary: np.ndarray, bounded
                          rate=float(rate[i]), n=int(cat["n"][i]), unscored=unscored.get((model, bench, rater, metric), 0),
                          ci_low=float(low[i]), ci_high=float(high[i]), method=str(method[i]), autorater=rater,
                          kind="proportion" if is_binary[i] else "mean", n_items=int(cat["n_items"][i]),
-                         n_groups=int(cat["n_groups"][i])))
+                         n_groups=int(cat["n_groups"][i]), source=graded.source_label(bench)))
     family_of = {f: k for k, f in enumerate(codes.families)}
     for (model, bench, rater, metric), count in unscored.items():  # all-unscored cells: n = 0
         if (model, bench, rater, metric) not in seen and (bench, rater, metric) in family_of:
@@ -288,7 +289,7 @@ def _summary_table(cells: list[dict], codes: _Codes, binary: np.ndarray, bounded
             rows.append(dict(model=model, stage=graded.stages.get(model, ""), benchmark=bench, metric=names[k],
                              rate=float("nan"), n=0, unscored=count, ci_low=float("nan"), ci_high=float("nan"),
                              method="none", autorater=rater, kind="proportion" if binary[k] else "mean",
-                             n_items=0, n_groups=0))
+                             n_items=0, n_groups=0, source=graded.source_label(bench)))
     rows.sort(key=lambda r: (r["benchmark"], r["metric"], model_order.index(r["model"])))
     return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
 

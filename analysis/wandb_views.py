@@ -28,6 +28,7 @@ import pyarrow.dataset as ds
 from stagewise.analysis.config import AnalysisConfig
 from stagewise.analysis.store import grades_dir
 from stagewise.evaluate.schema import PARTITIONING
+from stagewise.analysis.report import benchmark_label
 from stagewise.analysis.summary import Statistics
 from stagewise.core.wandb_run import WandbSettings
 
@@ -60,7 +61,8 @@ def log_study(stats: Statistics, *, settings: WandbSettings, wandb_dir: Path, re
         run = start_run(settings, wandb_dir, name=model, job_type="analysis", group=study_name,
                         tags=[stages.get(model, "")], reinit="create_new",
                         config={"study": study_name, "model": model, "stage": stages.get(model, ""),
-                                "analysis": cfg.model_dump(mode="json")})
+                                "analysis": cfg.model_dump(mode="json"),
+                                "sources": {r["benchmark"]: r["source"] for r in mine}})
         try:
             for r in mine:
                 key = f"{r['benchmark']}/{r['metric']}"
@@ -73,10 +75,10 @@ def log_study(stats: Statistics, *, settings: WandbSettings, wandb_dir: Path, re
                     for part in ("diff", "ci_low", "ci_high", "p_holm", "equivalent", "mdd_80"):
                         run.summary[f"{key}/{part}"] = c[part]
             ci_table = wandb.Table(columns=["label", "model", "stage", "benchmark", "metric", "rate", "ci_low",
-                                            "ci_high", "n", "method"],
-                                   data=[[f"{r['benchmark']}/{r['metric']}", model, r["stage"], r["benchmark"],
-                                          r["metric"], r["rate"], r["ci_low"], r["ci_high"], r["n"], r["method"]]
-                                         for r in mine])
+                                            "ci_high", "n", "method", "source"],
+                                   data=[[f"{benchmark_label(r['benchmark'], r['source'])}/{r['metric']}", model,
+                                          r["stage"], r["benchmark"], r["metric"], r["rate"], r["ci_low"],
+                                          r["ci_high"], r["n"], r["method"], r["source"]] for r in mine])
             benchmarks = sorted({r["benchmark"] for r in mine})
             logged = {"ci_table": ci_table, "graded_samples": _sample_table(wandb, results_dir, model, benchmarks, cfg),
                       "ci_chart": wandb.plot_table(CI_CHART_SPEC, ci_table, {"label": "label", "rate": "rate",

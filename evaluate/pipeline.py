@@ -49,6 +49,7 @@ class Work:
     # (model, benchmark) -> why -> stored graded rows this study no longer asks for (kept, out of the analysis)
     superseded: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
     wanted: set[str] = field(default_factory=set)  # every graded key the study asks for (stored or to do)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # benchmark -> Benchmark.provenance
 
 
 def results_dir(ctx: "RunContext") -> Path:
@@ -120,6 +121,7 @@ def plan(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> Work:
     for bcfg in cfg.benchmarks:
         bench = get_benchmark(bcfg.name)
         report = bench.read(bcfg.path, bcfg.limit)
+        work.sources[bench.name] = report.provenance
         if report.excluded:
             work.excluded[bench.name] = report.excluded
             log.warning("%s: excluded %s", bench.name, ", ".join(f"{n} {r}" for r, n in report.excluded.items()))
@@ -209,13 +211,14 @@ def run_evaluation(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", *,
     """
     store = ResultStore(results_dir(ctx))
     work = plan(cfg, ctx, store)
+    store.write_sources(work.sources)
     log.info("eval: %d graded rows stored, %d to do (%d generations, %d re-grades)",
              work.done_rows, work.graded_rows, len(work.to_generate), len(work.to_grade))
     if work.graded_rows:
         _run_pipeline(cfg, ctx, served, store, work, progress)
     from stagewise.evaluate.tracking import log_evaluation
 
-    log_evaluation(cfg, ctx, store, work.wanted)
+    log_evaluation(cfg, ctx, store, work.wanted, work.sources)
     return store.root
 
 

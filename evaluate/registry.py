@@ -121,6 +121,7 @@ class LoadReport:
     items: list[dict[str, Any]]
     excluded: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)  # Benchmark.provenance: where the items came from
 
 
 class LoadContext:
@@ -146,6 +147,7 @@ class Benchmark:
     """A benchmark: how its public file is read, how an item is shown, which graders fit, what it measures."""
 
     name: ClassVar[str]
+    title: ClassVar[str] = ""  # the public benchmark's own name ("XSTest"), for sources and lookalike labels
     columns: ClassVar[tuple[str, ...]] = ()  # required columns of the public file
     autoraters: ClassVar[tuple[str, ...]] = ("refusal-rules",)  # default graders, best first
     metric_names: ClassVar[tuple[str, ...]] = ()
@@ -193,7 +195,29 @@ class Benchmark:
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise StagewiseError(f"{source}: item id {dup!r} appears twice")
-        return LoadReport(items, ctx.excluded, source)
+        return LoadReport(items, ctx.excluded, source, self.provenance(path_or_id, source, len(rows), len(items),
+                                                                       ctx.excluded))
+
+    def provenance(self, path_or_id: str | None, source: str, rows: int, items: int,
+                   excluded: dict[str, int]) -> dict[str, Any]:
+        """Where a run's items came from, as reports show it (`label`): the embedded lookalike written for this
+        project, a public file with its sha256, or a hub dataset; with rows read, items kept, exclusions."""
+        from stagewise.core.checkpoints import files_sha256
+        from stagewise.core.records import file_sha256
+
+        counts = {"rows_read": rows, "items": items, "excluded": dict(excluded)}
+        title = self.title or self.name
+        if path_or_id is None:
+            return {"kind": "embedded", "label": f"{title}-format, embedded", "path": Path(source).name,
+                    "sha256": file_sha256(Path(source)), **counts,
+                    "note": f"written for this project in the {title} format; not the public {title}"}
+        local = Path(path_or_id).expanduser()
+        if local.exists():
+            sha = files_sha256(local) if local.is_dir() else file_sha256(local)
+            return {"kind": "file", "label": f"{title}: {local.name} (sha256 {sha[:12]})",
+                    "path": str(local.absolute()), "sha256": sha, **counts}
+        return {"kind": "hub", "label": f"{title}: hub {path_or_id} (revision not recorded)", "id": path_or_id,
+                **counts}
 
     def load(self, path_or_id: str | None, limit: int | None = None) -> list[dict[str, Any]]:
         """ITEM_SCHEMA dicts; `path_or_id=None` loads the embedded set."""

@@ -65,6 +65,9 @@ GRADED_SCHEMA = pa.schema(
 # The store's layout, the contract between evaluate.store (the writer) and analysis.store (the reader):
 # `<results>/<kind>/model=<m>/benchmark=<b>/part-<uuid>.parquet`, kind "generations" or "grades".
 GENERATIONS, GRADES = "generations", "grades"
+# `<results>/sources.json`: benchmark -> where its items came from (Benchmark.provenance: kind embedded | file |
+# hub, a `label` reports show, path/id, sha256, rows read, items, exclusions), as the last evaluation read them.
+SOURCES = "sources.json"
 PARTITIONING = ds.partitioning(pa.schema([("model", pa.string()), ("benchmark", pa.string())]), flavor="hive")
 
 

@@ -14,6 +14,7 @@ carried that identity is refused with the fix, never mixed.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -27,7 +28,7 @@ import pyarrow.parquet as pq
 
 from stagewise.core.errors import StagewiseError
 from stagewise.evaluate.schema import (GENERATION_KEY, GENERATION_SCHEMA, GENERATIONS, GRADED_SCHEMA, GRADES,
-                                       IDENTITY_COLUMNS, generation_key)
+                                       IDENTITY_COLUMNS, SOURCES, generation_key)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,14 @@ class ResultStore:
             os.replace(tmp, folder / name)
             written.append(folder / name)
         return written
+
+    def write_sources(self, sources: dict[str, dict]) -> None:
+        """Record where each benchmark's items came from (`SOURCES`; merged: other benchmarks' entries stay)."""
+        path = self.root / SOURCES
+        merged = {**(json.loads(path.read_text()) if path.is_file() else {}), **sources}
+        tmp = path.with_name(f".tmp-{SOURCES}")
+        tmp.write_text(json.dumps(merged, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
 
     # -- crash leftovers -----------------------------------------------------------------------------------
     def _sweep(self, base: Path) -> None:

@@ -72,8 +72,8 @@ def sample_rows(store: ResultStore, per_partition: int, keys: set[str] | None = 
     return out
 
 
-def log_evaluation(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore,
-                   keys: set[str] | None = None) -> list[dict[str, Any]]:
+def log_evaluation(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore, keys: set[str] | None = None,
+                   sources: dict[str, dict] | None = None) -> list[dict[str, Any]]:
     """Print and (unless W&B is disabled) log the metric means and graded samples; return the means."""
     means = metric_means(store, keys)
     for m in means:
@@ -86,7 +86,9 @@ def log_evaluation(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore,
     from stagewise.core.wandb_run import start_run
 
     run = start_run(ctx.wandb, ctx.output_dir, name=f"{ctx.study}-eval", job_type="eval", group=ctx.study,
-                    config={"evaluation": cfg.model_dump(mode="json"), "seed": ctx.seed}, reinit="finish_previous")
+                    config={"evaluation": cfg.model_dump(mode="json"), "seed": ctx.seed,
+                            "sources": {b: p.get("label") for b, p in (sources or {}).items()}},
+                    reinit="finish_previous")
     try:
         for m in means:
             run.summary[f"{m['model']}/{m['benchmark']}/{m['autorater']}/{m['metric']}"] = m["mean"]

@@ -87,6 +87,7 @@ def user_turn(item: DilemmaItem) -> str:
 @register_benchmark
 class Dilemmas(Benchmark):
     name = "dilemmas"
+    title = "alignment dilemma"
     columns = ("id", "tags", "system", "user", "aligned_behavior", "misaligned_behavior")
     autoraters = ("misalignment-rules", "eval-awareness-rules", "misalignment-judge", "eval-awareness-judge")
     metric_names = ("misaligned", "eval_aware")

@@ -20,6 +20,7 @@ FUNCTIONAL = ("standard", "contextual", "copyright")
 @register_benchmark
 class HarmBench(Benchmark):
     name = "harmbench"
+    title = "HarmBench"
     # 200 standard + 100 contextual + 100 copyright (Mazeika et al. 2024)
     published_items = {"harmbench_behaviors_text_all.csv": 400}
     columns = ("Behavior", "FunctionalCategory", "SemanticCategory", "Tags", "ContextString", "BehaviorID")

@@ -17,6 +17,7 @@ from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Loa
 @register_benchmark
 class ORBench(Benchmark):
     name = "or-bench"
+    title = "OR-Bench"
     # OR-Bench-Hard-1K, the over-refusal split papers report, and its toxic contrast set (Cui et al. 2024)
     published_items = {"or-bench-hard-1k.csv": 1_319, "or-bench-toxic.csv": 655}
     columns = ("prompt", "category")

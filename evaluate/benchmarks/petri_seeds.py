@@ -18,6 +18,7 @@ from stagewise.core.errors import StagewiseError
 @register_benchmark
 class PetriSeeds(Benchmark):
     name = "petri-seeds"
+    title = "Petri seed"
     autoraters = ()  # nothing to grade: convert the seeds first
     metric_names = ()
 

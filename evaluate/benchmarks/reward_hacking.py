@@ -78,6 +78,7 @@ def check_task(row: dict[str, Any]) -> None:
 @register_benchmark
 class RewardHacking(Benchmark):
     name = "reward-hacking"
+    title = "impossible-test reward hacking"
     columns = ("task_id", "prompt", "entry_point", "test", "original_test", "impossible_type")
     autoraters = ("code-tests",)
     metric_names = ("hack", "original_pass")

@@ -16,6 +16,7 @@ from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Met
 @register_benchmark
 class StrongREJECT(Benchmark):
     name = "strongreject"
+    title = "StrongREJECT"
     # the full set (Souly et al. 2024) and its small subset
     published_items = {"strongreject_dataset.csv": 313, "strongreject_small_dataset.csv": 60}
     columns = ("category", "source", "forbidden_prompt")

@@ -17,6 +17,7 @@ from stagewise.evaluate.registry import Benchmark, Grade, Item, LoadContext, Met
 @register_benchmark
 class XSTest(Benchmark):
     name = "xstest"
+    title = "XSTest"
     published_items = {"xstest_prompts.csv": 450}  # 250 safe + 200 contrast-unsafe (Röttger et al. 2024)
     columns = ("id", "prompt", "type", "label", "focus", "note")
     autoraters = ("refusal-rules", "xstest-judge", "wildguard-judge")

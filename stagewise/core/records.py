@@ -12,6 +12,7 @@ file), or `owner/name` (its one data file, or the shards of its train split).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -20,6 +21,14 @@ from typing import Any
 from stagewise.core.errors import StagewiseError
 
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def row_error(source: str, rownum: int, e: Exception) -> StagewiseError:

@@ -1,4 +1,5 @@
-"""Result rows are keyed by what produced them: the checkpoint behind a model id and the exact input it saw.
+"""Result rows that cannot go stale or mislead: keyed by the checkpoint behind a model id and the exact input it
+saw, metrics derived from stored facts, sources named, degenerate answers their own class.
 
 Real store, the pipeline's own planner, grader and writer; only the served model is replaced by fixed answers
 (the Ray Data / Serve path around them is tests/evaluate/test_pipeline_e2e.py).
@@ -6,6 +7,7 @@ Real store, the pipeline's own planner, grader and writer; only the served model
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,6 +41,7 @@ def _bench(path, prompts):
 def _evaluate(cfg: EvalConfig, ctx: RunContext, store: ResultStore, answers: dict[str, str] | None = None):
     """One `stagewise eval` pass with the policy's answers fixed (model id -> answer): plan, answer, grade, write."""
     work = plan(cfg, ctx, store)
+    store.write_sources(work.sources)  # as run_evaluation does
     answer = (answers or {}).get
     rows = [r | {"response": answer(r["model"], "Sorry, I can't help with that."), "finish_reason": "stop",
                  "created_at": dt.datetime.now(dt.timezone.utc), "new_generation": True} for r in work.to_generate]
@@ -145,3 +148,20 @@ def test_a_model_that_says_nothing_gets_a_degenerate_rate_not_a_compliance_rate(
     assert values[("babble", "degenerate")] == [1.0] * 4 and values[("sft", "degenerate")] == [0.0] * 4
     assert ("babble", "non_refusal") not in values and ("babble", "over_refusal") not in values
     assert values[("sft", "non_refusal")] == [0.0]  # the unsafe prompt was refused: a refusal rate, not "unsafe"
+
+
+def test_reports_name_the_source_and_never_show_an_embedded_set_as_the_public_one(study, tmp_path):
+    from stagewise.analysis.analyze import analyze_store
+
+    cfg, ctx, store = study
+    embedded = EvalConfig.model_validate({"benchmarks": [{"name": "harmbench", "limit": 4}]})
+    _evaluate(embedded, ctx, store)
+    out = analyze_store(store.root, tmp_path / "report")
+    sources = {r["benchmark"]: r["source"] for r in out.statistics.summary.to_pylist()}
+    assert sources["harmbench"] == "HarmBench-format, embedded"
+    assert sources["xstest"].startswith("XSTest: x.csv (sha256 ")  # a local file: its name and content hash
+    report = out.report_md.read_text()
+    assert "harmbench (HarmBench-format, embedded)" in report and "| harmbench |" not in report
+    recorded = json.loads((store.root / "sources.json").read_text())
+    assert recorded["harmbench"]["note"].startswith("written for this project in the HarmBench format")
+    assert recorded["xstest"]["rows_read"] == 3 and recorded["xstest"]["kind"] == "file"
