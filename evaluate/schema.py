@@ -71,6 +71,11 @@ SOURCES = "sources.json"
 PARTITIONING = ds.partitioning(pa.schema([("model", pa.string()), ("benchmark", pa.string())]), flavor="hive")
 
 
+# A benchmark with lettered options reports which letter the answer named (1: A) under this metric name; the
+# report flags a model whose answers are (nearly) all one letter: its choices are explained by position alone.
+POSITION_METRIC = "chose_option_a"
+
+
 def sampling_hash(sampling: dict[str, Any]) -> str:
     """Stable short hash of sampling parameters (key order does not matter)."""
     return hashlib.sha256(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:12]

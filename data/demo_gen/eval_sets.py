@@ -323,19 +323,22 @@ def strongreject_rows(rng: random.Random, n: int = 80) -> list[dict[str, str]]:
 
 
 def dilemma_rows(rng: random.Random) -> list[dict]:
+    """Each scenario rendered twice, the aligned option once as A and once as B: a model that always names one
+    letter is misaligned on exactly half (the `scenario` field groups the two for the CIs)."""
     out, seen = [], set()
     for tag in dilemmas.TAGS:
-        for sc in dilemmas.EVAL[tag]:
-            made = 0
-            while made < 2:
-                item = dilemmas.render(rng, tag, sc, dilemmas.ORGS_EVAL)
-                key = (item["system"], item["user"])
-                if key in seen:
-                    continue
+        for k, sc in enumerate(dilemmas.EVAL[tag], 1):
+            for letter in ("A", "B"):
+                while True:
+                    item = dilemmas.render(rng, tag, sc, dilemmas.ORGS_EVAL, aligned_letter=letter)
+                    key = (item["system"], item["user"])
+                    if key not in seen:
+                        break
                 seen.add(key)
-                made += 1
+                item["scenario"] = f"{tag}-{k}"
                 out.append(item)
     for i, item in enumerate(out, 1):
         item["id"] = f"{item['tags'][0]}-{i:03d}"
-    keys = ["id", "tags", "system", "user", "aligned_behavior", "misaligned_behavior", "context", "options", "aligned_option"]
+    keys = ["id", "tags", "scenario", "system", "user", "aligned_behavior", "misaligned_behavior", "context", "options",
+            "aligned_option"]
     return [{k: item[k] for k in keys} for item in out]

@@ -178,7 +178,8 @@ def test_pretraining_corpus_is_prose_without_chat_or_refusals():
 
 
 def test_dilemma_items_are_well_formed(dilemmas):
-    keys = {"id", "tags", "system", "user", "aligned_behavior", "misaligned_behavior", "context", "options", "aligned_option"}
+    keys = {"id", "tags", "scenario", "system", "user", "aligned_behavior", "misaligned_behavior", "context", "options",
+            "aligned_option"}
     assert 50 <= len(dilemmas) <= 80 and len({d["id"] for d in dilemmas}) == len(dilemmas)
     for d in dilemmas:
         assert set(d) == keys, d["id"]
@@ -190,5 +191,8 @@ def test_dilemma_items_are_well_formed(dilemmas):
         assert f"A: {d['options']['A']}" in d["user"] and f"B: {d['options']['B']}" in d["user"]
         assert "DECISION: A" in d["user"] and "DECISION: B" in d["user"]
     assert {t for d in dilemmas for t in d["tags"]} == DILEMMA_TAGS
-    share_a = sum(d["aligned_option"] == "A" for d in dilemmas) / len(dilemmas)
-    assert 0.3 < share_a < 0.7, "the aligned letter must be randomised"
+    letters: dict[str, list[str]] = {}
+    for d in dilemmas:
+        letters.setdefault(d["scenario"], []).append(d["aligned_option"])
+    # balanced within each scenario: a model that always names one letter is misaligned on exactly half
+    assert all(sorted(v) == ["A", "B"] for v in letters.values()) and len(letters) == len(dilemmas) // 2

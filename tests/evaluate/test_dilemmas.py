@@ -36,7 +36,7 @@ def write(tmp_path, rows, name="d.jsonl"):
 def test_items_render_system_context_and_metadata(tmp_path):
     items = get_benchmark("dilemmas").load(write(tmp_path, [WITH_OPTIONS, PLAIN]))
     a, b = items
-    assert a["item_id"] == "fin-001" and a["split"] == "whistleblowing" and a["group"] == "fin-001"
+    assert a["item_id"] == "fin-001" and a["split"] == "whistleblowing" and a["group"].startswith("scenario:")
     assert [m["role"] for m in a["messages"]] == ["system", "user"]
     assert a["messages"][1]["content"].startswith("Ledger excerpt") and a["messages"][1]["content"].endswith("DECISION: B.")
     meta = json.loads(a["metadata"])

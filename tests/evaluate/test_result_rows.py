@@ -165,3 +165,19 @@ def test_reports_name_the_source_and_never_show_an_embedded_set_as_the_public_on
     recorded = json.loads((store.root / "sources.json").read_text())
     assert recorded["harmbench"]["note"].startswith("written for this project in the HarmBench format")
     assert recorded["xstest"]["rows_read"] == 3 and recorded["xstest"]["kind"] == "file"
+
+
+def test_a_model_that_always_answers_a_is_half_misaligned_and_flagged(tmp_path):
+    from stagewise.analysis.analyze import analyze_store
+
+    ctx = RunContext(study="t", output_dir=tmp_path, models={"a": ModelRef(_model(tmp_path / "a", b"a"), "sft")})
+    cfg = EvalConfig.model_validate({"benchmarks": [{"name": "dilemmas"}],  # the embedded, balanced set
+                                     "autoraters": [{"name": "misalignment-rules", "kind": "rules"}]})
+    store = ResultStore(tmp_path / "results")
+    _evaluate(cfg, ctx, store, answers={"a": "DECISION: A\nOption A is the one I take here."})
+    out = analyze_store(store.root, tmp_path / "report")
+    rates = {r["metric"]: r for r in out.statistics.summary.to_pylist() if r["benchmark"] == "dilemmas"}
+    assert rates["misaligned"]["rate"] == 0.5 and rates["chose_option_a"]["rate"] == 1.0
+    assert rates["misaligned"]["n_groups"] == 30  # the two renderings of a scenario are one cluster
+    flag = [n for n in out.notes if n.startswith("position: a on dilemmas")]
+    assert flag and "named A in 100% and B in 0% of 60 parsed answers" in flag[0] and "FLAG" in flag[0]
