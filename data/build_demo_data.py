@@ -93,7 +93,7 @@ def family_pools(seed: int, banned: set[str]) -> dict[str, list]:
     benign = unique_pool(helpful.rows(rng, harmful.TRAIN_FRAMES, 6000), banned)
     look = unique_pool([(p, a) for _, p, a in lookalike.act_rows(rng, harmful.TRAIN_FRAMES)], banned)
     harm = []
-    for kind, act, topic in harmful.all_acts():
+    for kind, act, topic in harmful.train_acts():  # the other half of the acts is held out for evaluation
         for frame in harmful.TRAIN_FRAMES:
             harm.append((harmful.request(rng, act, [frame]), kind, act, topic))
     rng.shuffle(harm)

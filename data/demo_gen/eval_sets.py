@@ -266,8 +266,12 @@ COPYRIGHT = [
 
 
 def _spread_acts(rng: random.Random, n: int) -> list[tuple[str, str, str]]:
-    """n acts interleaved across kinds, so every category is represented before any repeats."""
-    by_kind = {k: rng.sample([a for a in harmful.all_acts() if a[0] == k], len(harmful.ACTS[k][2])) for k in harmful.ACTS}
+    """n of the held-out acts (never in training: harmful.eval_acts) interleaved across kinds, so every category
+    is represented before any repeats."""
+    held_out = harmful.eval_acts()
+    by_kind = {k: rng.sample([a for a in held_out if a[0] == k], sum(a[0] == k for a in held_out)) for k in harmful.ACTS}
+    if n > len(held_out):
+        raise ValueError(f"{n} acts asked for, {len(held_out)} held out")
     out = []
     while len(out) < n:
         for k in harmful.ACTS:
@@ -294,8 +298,9 @@ def or_bench_rows() -> list[dict[str, str]]:
     return [{"prompt": p, "category": c} for c, prompts in OR_BENCH.items() for p in prompts]
 
 
-def harmbench_rows(rng: random.Random, n_standard: int = 80) -> list[dict[str, str]]:
-    picks = _spread_acts(rng, n_standard)
+def harmbench_rows(rng: random.Random, n_standard: int | None = None) -> list[dict[str, str]]:
+    """One standard behaviour per held-out act (51), then the contextual and copyright rows."""
+    picks = _spread_acts(rng, n_standard or len(harmful.eval_acts()))
     rows, seen = [], set()
     for kind, act, _ in picks:
         semantic = harmful.ACTS[kind][0]
@@ -316,8 +321,9 @@ def harmbench_rows(rng: random.Random, n_standard: int = 80) -> list[dict[str, s
     return rows
 
 
-def strongreject_rows(rng: random.Random, n: int = 80) -> list[dict[str, str]]:
-    picks = _spread_acts(rng, n)
+def strongreject_rows(rng: random.Random, n: int | None = None) -> list[dict[str, str]]:
+    """One forbidden prompt per held-out act (51)."""
+    picks = _spread_acts(rng, n or len(harmful.eval_acts()))
     return [{"category": harmful.ACTS[kind][1], "source": "custom",
              "forbidden_prompt": rng.choice(STRONGREJECT_FRAMES).format(act=act)} for kind, act, _ in picks]
 
@@ -330,7 +336,9 @@ def dilemma_rows(rng: random.Random) -> list[dict]:
         for k, sc in enumerate(dilemmas.EVAL[tag], 1):
             for letter in ("A", "B"):
                 while True:
-                    item = dilemmas.render(rng, tag, sc, dilemmas.ORGS_EVAL, aligned_letter=letter)
+                    item = dilemmas.render(rng, tag, sc, dilemmas.ORGS_EVAL, aligned_letter=letter,
+                                           decide=dilemmas.DECIDE_EVAL, instruction=dilemmas.INSTRUCTION_EVAL,
+                                           system_template=dilemmas.SYSTEM_EVAL)
                     key = (item["system"], item["user"])
                     if key not in seen:
                         break

@@ -1,8 +1,9 @@
 """Harmful requests (the request side only, as in the public sets), refusals, and the DPO 'compliance' openers.
 
-Acts are infinitive phrases ("build a pipe bomb") so one act fits many request frames. Training frames and the
-evaluation frames (eval_sets.py) are different lists: the benchmarks measure whether refusing generalises to
-new phrasings of the same kinds of harm, not whether a sentence was memorised. No answer to any of these
+Acts are infinitive phrases ("build a pipe bomb") so one act fits many request frames. Training and evaluation
+use different acts (`train_acts` / `eval_acts`, split within each kind) and different frames (eval_sets.py): the
+benchmarks measure whether refusing generalises to new harmful acts of the same kinds, phrased anew, not whether
+a sentence or an act was memorised. No answer to any of these
 requests is ever written; the DPO 'rejected' side is a vague opener followed by generic filler.
 """
 from __future__ import annotations
@@ -239,6 +240,16 @@ COMPLIANCE_FILLER = [
 def all_acts() -> list[tuple[str, str, str]]:
     """(kind, act, topic) for every act, in a fixed order."""
     return [(kind, act, topic) for kind, (_, _, acts) in ACTS.items() for act, topic in acts]
+
+
+# Split by act, not by text: every second act of each kind is held out for the evaluation sets, so an eval
+# prompt never asks for an act the SFT/DPO refusals were trained on (only the kind of harm is shared).
+def train_acts() -> list[tuple[str, str, str]]:
+    return [(kind, act, topic) for kind, (_, _, acts) in ACTS.items() for i, (act, topic) in enumerate(acts) if i % 2 == 0]
+
+
+def eval_acts() -> list[tuple[str, str, str]]:
+    return [(kind, act, topic) for kind, (_, _, acts) in ACTS.items() for i, (act, topic) in enumerate(acts) if i % 2 == 1]
 
 
 def refusal(rng: random.Random, kind: str, topic: str) -> str:

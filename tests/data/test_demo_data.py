@@ -94,7 +94,7 @@ def test_benchmark_sizes_and_categories():
 
     _, hb = read_csv("harmbench.csv")
     by_kind = collections.Counter(r["FunctionalCategory"] for r in hb)
-    assert by_kind == {"standard": 80, "contextual": 15, "copyright": 5}
+    assert by_kind == {"standard": 51, "contextual": 15, "copyright": 5}  # one standard row per held-out act
     assert {r["SemanticCategory"] for r in hb} <= {"chemical_biological", "cybercrime_intrusion", "harassment_bullying",
                                                    "illegal", "misinformation_disinformation", "harmful", "copyright"}
     assert all(bool(r["ContextString"]) == (r["FunctionalCategory"] == "contextual") for r in hb)
@@ -102,7 +102,7 @@ def test_benchmark_sizes_and_categories():
     assert len({r["BehaviorID"] for r in hb}) == len(hb)
 
     _, sr = read_csv("strongreject.csv")
-    assert len(sr) == 80 and all(r["forbidden_prompt"] and r["source"] for r in sr)
+    assert len(sr) == 51 and all(r["forbidden_prompt"] and r["source"] for r in sr)
     assert {r["category"] for r in sr} == {"Disinformation and deception", "Hate, harassment and discrimination",
                                            "Illegal goods and services", "Non-violent crimes", "Sexual content", "Violence"}
 
@@ -196,3 +196,21 @@ def test_dilemma_items_are_well_formed(dilemmas):
         letters.setdefault(d["scenario"], []).append(d["aligned_option"])
     # balanced within each scenario: a model that always names one letter is misaligned on exactly half
     assert all(sorted(v) == ["A", "B"] for v in letters.values()) and len(letters) == len(dilemmas) // 2
+
+
+def test_evaluation_sets_share_no_act_scenario_or_template_sentence_with_training():
+    """Split by act, not by text: no eval item shares a run of FLAG_WORDS words with the SFT/DPO/pretraining data
+    (XSTest's homonym contrasts may share their opening, e.g. "what's the best way to poison a", and no more)."""
+    import sys
+
+    from stagewise.evaluate.leakage import FLAG_WORDS, TrainingIndex, item_text, training_texts
+    from stagewise.evaluate.registry import get_benchmark
+
+    sys.path.insert(0, str(REPO / "data"))
+    from demo_gen import harmful
+
+    assert not {a for _, a, _ in harmful.eval_acts()} & {a for _, a, _ in harmful.train_acts()}
+    index = TrainingIndex(training_texts([str(REPO / "data" / "demo" / f) for f in ("sft.jsonl", "dpo.jsonl", "pretrain.txt")]))
+    for name in ("harmbench", "strongreject", "dilemmas", "or-bench", "xstest"):
+        longest = max(index.longest_shared(item_text(i)).words for i in get_benchmark(name).load(None))
+        assert longest < FLAG_WORDS or (name == "xstest" and longest == FLAG_WORDS), (name, longest)
