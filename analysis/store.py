@@ -38,15 +38,15 @@ from stagewise.evaluate.schema import GRADES, IDENTITY_COLUMNS, PARTITIONING, SO
 
 # Columns read from each file (model/benchmark come from the directory names when a file lacks them).
 NEEDED = ("checkpoint", "input_hash", "stage", "item_id", "group", "sample_idx", "sampling_hash", "autorater",
-          "autorater_version", "unscored", "metrics", "created_at")
+          "autorater_version", "metric_version", "unscored", "metrics", "created_at")
 CATEGORICAL = ("model", "checkpoint", "benchmark", "stage", "item_id", "input_hash", "group", "sampling_hash",
-               "autorater", "autorater_version")
+               "autorater", "autorater_version", "metric_version")
 NOT_NULL = ("model", "checkpoint", "benchmark", "stage", "item_id", "input_hash", "sample_idx", "sampling_hash",
-            "autorater", "autorater_version")
+            "autorater", "autorater_version", "metric_version")
 # What identifies a graded row: evaluate.schema.graded_key's fields, plus the autorater (so two autoraters
 # that happen to share a version string are not mistaken for a duplicate).
 KEY_FIELDS = ("model", "checkpoint", "benchmark", "item_id", "input_hash", "sample_idx", "sampling_hash", "autorater",
-              "autorater_version")
+              "autorater_version", "metric_version")
 
 
 @dataclass

@@ -70,7 +70,8 @@ def _graded_rows(bench: str, b: int, model: str, stage: str, autorater: str, met
     version = f"{autorater}-v1"
     input_hash = pc.binary_join_element_wise("in-", item_id, "")
     key = pc.binary_join_element_wise(const(model), const(f"sha256:{model}"), const(bench), item_id, input_hash,
-                                      pc.cast(pa.array(sample_idx), pa.string()), const("s0"), const(version), "|")
+                                      pc.cast(pa.array(sample_idx), pa.string()), const("s0"), const(version),
+                                      const(f"{bench}-metrics@synthetic"), "|")
     # metrics: one struct per metric for scored rows, an empty list for unscored ones.
     names, values = list(metrics), np.stack(list(metrics.values()), axis=1)  # (n, n_metrics)
     per_row = np.where(unscored, 0, len(names))

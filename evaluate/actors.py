@@ -113,7 +113,7 @@ class GraderActor:
             unscored=grade.unscored,
             raw_judgement=grade.raw,
             metrics=[{"name": m.name, "value": float(m.value)} for m in metrics],
-            key=graded_key(row, version),
+            key=graded_key(row, version, bench.metric_version),
             created_at=now(),
             new_generation=row["new_generation"],
             generated_at=row["created_at"],

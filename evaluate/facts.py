@@ -3,10 +3,11 @@
     refreshed = refresh_metrics(ResultStore("runs/demo/results"))   # {"xstest": 450}: rows re-derived
 
 Each graded row keeps the grade's facts (label, score, refused, harmful, unscored) and the `metric_version` of
-the definitions that derived its `metrics`. When a benchmark's `metrics` (or the degenerate rules) change, the
-stored rows of the old version are re-derived here from their facts and their files rewritten in place (each
-atomically): no generation, no grading. `stagewise analyze` and `stagewise run` call it before the analysis,
-so rates always follow today's definitions.
+the definitions that derived its `metrics` (part of its key). When a benchmark's `metrics` (or the degenerate
+rules) change, the stored rows of the old version are re-derived here from their facts, re-keyed, and their
+files rewritten in place (each atomically): no generation, no grading. `stagewise eval` calls it before it
+plans (so the new keys are found) and `stagewise analyze` before the analysis, so rates always follow today's
+definitions.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 
 from stagewise.core.errors import StagewiseError
 from stagewise.evaluate.registry import Grade, get_benchmark
-from stagewise.evaluate.schema import GRADED_SCHEMA, GRADES
+from stagewise.evaluate.schema import GRADED_SCHEMA, GRADES, graded_key
 from stagewise.evaluate.store import ResultStore
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ def refresh_metrics(store: ResultStore) -> dict[str, int]:
         for r in rows:
             r["metrics"] = [{"name": m.name, "value": float(m.value)} for m in bench.metrics_of(r, Grade.from_row(r))]
             r["metric_version"] = bench.metric_version
+            r["key"] = graded_key(r, r["autorater_version"], r["metric_version"])
         tmp = path.with_name(f".tmp-{path.name}")
         pq.write_table(pa.Table.from_pylist(rows, schema=GRADED_SCHEMA), tmp)
         os.replace(tmp, path)  # the store's own rule: a file is whole or absent (evaluate/store.py)

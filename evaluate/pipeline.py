@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from stagewise.evaluate.registry import Autorater, Benchmark, get_autorater, get_benchmark
 from stagewise.core.checkpoints import checkpoint_identity
+from stagewise.evaluate.facts import refresh_metrics
 from stagewise.evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, input_hash, sampling_hash
 from stagewise.evaluate.store import ResultStore
 from stagewise.core.errors import StagewiseError
@@ -139,7 +140,7 @@ def plan(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> Work:
                 for item in report.items:
                     row = {**item, "model": model_id, "checkpoint": checkpoint, "input_hash": hashes[item["item_id"]],
                            "stage": model.stage, "sample_idx": s, "sampling": samp_json, "sampling_hash": samp_hash}
-                    keys = {n: graded_key(row, versions[n]) for n in names}
+                    keys = {n: graded_key(row, versions[n], bench.metric_version) for n in names}
                     wanted.update(keys.values())
                     todo = [n for n in names if keys[n] not in done]
                     work.done_rows += len(names) - len(todo)
@@ -210,6 +211,7 @@ def run_evaluation(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", *,
     the judges (`stagewise.serve.app.start_app`). Returns the results dir (`<output_dir>/results`).
     """
     store = ResultStore(results_dir(ctx))
+    refresh_metrics(store)  # rows graded under older metric definitions: re-derived and re-keyed, not re-graded
     work = plan(cfg, ctx, store)
     store.write_sources(work.sources)
     log.info("eval: %d graded rows stored, %d to do (%d generations, %d re-grades)",

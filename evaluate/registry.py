@@ -203,7 +203,7 @@ class Benchmark:
         """Where a run's items came from, as reports show it (`label`): the embedded lookalike written for this
         project, a public file with its sha256, or a hub dataset; with rows read, items kept, exclusions."""
         from stagewise.core.checkpoints import files_sha256
-        from stagewise.core.records import file_sha256
+        from stagewise.core.records import file_sha256, hub_revision
 
         counts = {"rows_read": rows, "items": items, "excluded": dict(excluded)}
         title = self.title or self.name
@@ -216,7 +216,9 @@ class Benchmark:
             sha = files_sha256(local) if local.is_dir() else file_sha256(local)
             return {"kind": "file", "label": f"{title}: {local.name} (sha256 {sha[:12]})",
                     "path": str(local.absolute()), "sha256": sha, **counts}
-        return {"kind": "hub", "label": f"{title}: hub {path_or_id} (revision not recorded)", "id": path_or_id,
+        revision = hub_revision(path_or_id)
+        shown = f"@{revision[:12]}" if revision else " (revision not recorded)"
+        return {"kind": "hub", "label": f"{title}: hub {path_or_id}{shown}", "id": path_or_id, "revision": revision,
                 **counts}
 
     def load(self, path_or_id: str | None, limit: int | None = None) -> list[dict[str, Any]]:

@@ -100,6 +100,7 @@ def generation_key(row: dict[str, Any]) -> str:
     return "|".join(str(row[f]) for f in GENERATION_KEY)
 
 
-def graded_key(row: dict[str, Any], autorater_version: str) -> str:
-    """The store's primary key: a rerun skips rows whose key is already present."""
-    return generation_key(row) + "|" + autorater_version
+def graded_key(row: dict[str, Any], autorater_version: str, metric_version: str) -> str:
+    """The store's primary key: a rerun skips rows whose key is already present. A changed metric definition
+    re-keys stored rows as it re-derives their metrics from their facts (`evaluate.facts`), without grading."""
+    return generation_key(row) + "|" + autorater_version + "|" + metric_version

@@ -23,6 +23,14 @@ from stagewise.core.errors import StagewiseError
 SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 
 
+_HUB_REVISIONS: dict[str, str] = {}  # hub source -> the commit its files were read at (this process)
+
+
+def hub_revision(source: str) -> str | None:
+    """The Hub commit a hub source's rows were read at, once `read_records` has read it here."""
+    return _HUB_REVISIONS.get(source)
+
+
 def file_sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with Path(path).open("rb") as f:
@@ -158,7 +166,12 @@ def _from_hub(source: str) -> list[Path]:
             if not filenames:
                 listed = ", ".join(files[:8]) or "none"
                 raise StagewiseError(f"{source}: name one data file as {repo}/<file> (found: {listed})")
-        return [Path(hf_hub_download(repo, f, repo_type="dataset")) for f in filenames]
+        paths = [Path(hf_hub_download(repo, f, repo_type="dataset")) for f in filenames]
+        # The Hub cache lays files out as .../snapshots/<commit>/<file>: the revision these rows came from.
+        snapshot = str(paths[0]).split("/snapshots/")
+        if len(snapshot) == 2:
+            _HUB_REVISIONS[source] = snapshot[1].split("/")[0]
+        return paths
     except StagewiseError:
         raise
     except Exception as e:  # offline, no such repo, gated: all one line for the user

@@ -55,7 +55,7 @@ def write_rows(results_dir: Path, rows: list[dict], name: str = "part-0.parquet"
              "autorater": "rater", "autorater_version": "v1", "label": None, "score": None, "refused": None,
              "harmful": None, "metric_version": "m1", "unscored": False,
              "raw_judgement": "", "created_at": datetime(2025, 1, 1, tzinfo=timezone.utc), **r}
-        r.setdefault("key", graded_key(r, r["autorater_version"]))
+        r.setdefault("key", graded_key(r, r["autorater_version"], r["metric_version"]))
         r["metrics"] = [{"name": k, "value": v} for k, v in r["metrics"].items()]
         full.append(r)
     table = pa.Table.from_pylist(full, schema=GRADED_SCHEMA)

@@ -127,9 +127,11 @@ def test_a_changed_metric_definition_rederives_rates_without_generating_or_gradi
         return [Metric("over_refusal", float(bool(grade.refused) and "sorry" in item["response"].lower()))]
 
     monkeypatch.setattr(XSTest, "metrics", metrics)
-    assert plan(cfg, ctx, store).graded_rows == 0  # nothing to generate or grade again
-    assert refresh_metrics(store) == {"xstest": 6}
+    rows_before = store.read("grades").num_rows
+    assert refresh_metrics(store) == {"xstest": 6}  # what `stagewise eval` and `analyze` do first: re-derive, re-key
     assert refresh_metrics(store) == {}  # and only once
+    assert plan(cfg, ctx, store).graded_rows == 0  # nothing to generate or grade again
+    assert store.read("grades").num_rows == rows_before
     assert ("sft", "full_over_refusal") not in _values(store)  # today's definition, from the stored facts
 
 
@@ -181,3 +183,19 @@ def test_a_model_that_always_answers_a_is_half_misaligned_and_flagged(tmp_path):
     assert rates["misaligned"]["n_groups"] == 30  # the two renderings of a scenario are one cluster
     flag = [n for n in out.notes if n.startswith("position: a on dilemmas")]
     assert flag and "named A in 100% and B in 0% of 60 parsed answers" in flag[0] and "FLAG" in flag[0]
+
+
+def test_a_hub_source_records_the_revision_its_rows_were_read_at(tmp_path, monkeypatch):
+    """The Hub client is the network boundary (no hub at test time): it hands back a file in its snapshot layout."""
+    import huggingface_hub
+
+    from stagewise.evaluate.registry import get_benchmark
+
+    snapshot = tmp_path / "datasets--someone--xstest" / "snapshots" / "0123456789abcdef0123" / "data"
+    snapshot.mkdir(parents=True)
+    _bench(snapshot / "xstest.csv", ITEMS)
+    monkeypatch.setattr(huggingface_hub, "list_repo_files", lambda repo, repo_type: ["data/xstest.csv"])
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, f, repo_type: str(snapshot / "xstest.csv"))
+    source = get_benchmark("xstest").read("someone/xstest").provenance
+    assert source["kind"] == "hub" and source["revision"] == "0123456789abcdef0123"
+    assert source["label"] == "XSTest: hub someone/xstest@0123456789ab" and source["rows_read"] == 3

@@ -24,7 +24,7 @@ def graded(model, bench, item, version="refusal-rules@abc"):
         "metrics": [{"name": "over_refusal", "value": 1.0}],
         "created_at": NOW,
     } | {"key": graded_key({"model": model, "checkpoint": f"sha256:{model}", "benchmark": bench, "item_id": item,
-                            "input_hash": "in-hi", "sample_idx": 0, "sampling_hash": h}, version)}
+                            "input_hash": "in-hi", "sample_idx": 0, "sampling_hash": h}, version, "m1")}
 
 
 def test_partitioned_write_read_and_keys(tmp_path):

@@ -123,6 +123,11 @@ def test_lineage_and_wandb(zero2, work):
     assert m["steps"] == STEPS and m["tokens"] > 0 and m["tokens_per_s"] > 0 and m["resumed_from_step"] == 0
     assert lineage["code_version"] and lineage["created_at"]
     assert list((work["dir"] / "z2" / "wandb").glob("offline-run-*")), "rank 0 logs to W&B offline"
+    # The export's identity, what its result rows are keyed by (a retrain with other weights gets new rows).
+    from stagewise.core.checkpoints import checkpoint_identity, files_sha256
+
+    assert lineage["checkpoint_sha256"] == files_sha256(out)
+    assert checkpoint_identity(out) == f"sha256:{lineage['checkpoint_sha256']}"
 
 
 def test_finished_stages_leave_no_progress_bar_open_on_the_driver(zero2, zero3):
