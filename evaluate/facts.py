@@ -12,7 +12,6 @@ definitions.
 from __future__ import annotations
 
 import logging
-import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -46,9 +45,7 @@ def refresh_metrics(store: ResultStore) -> dict[str, int]:
             r["metrics"] = [{"name": m.name, "value": float(m.value)} for m in bench.metrics_of(r, Grade.from_row(r))]
             r["metric_version"] = bench.metric_version
             r["key"] = graded_key(r, r["autorater_version"], r["metric_version"])
-        tmp = path.with_name(f".tmp-{path.name}")
-        pq.write_table(pa.Table.from_pylist(rows, schema=GRADED_SCHEMA), tmp)
-        os.replace(tmp, path)  # the store's own rule: a file is whole or absent (evaluate/store.py)
+        store.rewrite(path, pa.Table.from_pylist(rows, schema=GRADED_SCHEMA))
         refreshed[benchmark] = refreshed.get(benchmark, 0) + len(rows)
     for benchmark, n in refreshed.items():
         log.info("eval: re-derived the metrics of %d %s rows with today's definitions", n, benchmark)

@@ -6,7 +6,8 @@ What is already stored is never redone: the driver compares the keys a study ask
 it serves x benchmark item and its exact input x sample x sampling x autorater version) with the store, sends
 items without a generation through the policy stage, and stored generations that only lack a grade (e.g. a new
 or changed autorater) straight to the grader stage. Stored rows the study no longer asks for (a retrained model,
-an edited item) are counted, named in the log and kept; the analysis leaves them out. The driver is the only writer: it writes each finished batch as new Parquet files
+an edited item) are counted, named in the log and kept; the analysis leaves them out. The driver is the only
+writer: it writes each finished batch as new Parquet files
 (atomically, see evaluate/store.py) and drops any key it has already written, so a kill at any point
 followed by a rerun gives exactly the rows of an uninterrupted run.
 """
@@ -61,11 +62,6 @@ def evaluated_models(cfg: "EvalConfig", ctx: "RunContext") -> dict[str, "ModelRe
     """The models a study evaluates: those `evaluation.models` names, else every policy model, in study order."""
     chosen = cfg.models or [mid for mid, m in ctx.models.items() if m.role == "policy"]
     return {mid: ctx.models[mid] for mid in chosen}
-
-
-def judge_models(cfg: "EvalConfig") -> list[str]:
-    """Served model ids the configured LLM-judge autoraters call."""
-    return sorted({a.judge_model for a in cfg.autoraters if a.kind == "llm_judge" and a.judge_model})
 
 
 def resolved_sampling(cfg: "EvalConfig", seed: int) -> dict[str, Any]:

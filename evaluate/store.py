@@ -80,14 +80,12 @@ class ResultStore:
             part = table.filter(mask)
             folder = self.root / kind / f"model={model}" / f"benchmark={benchmark}"
             folder.mkdir(parents=True, exist_ok=True)
-            name = f"part-{uuid.uuid4().hex}.parquet"
-            tmp = folder / f".tmp-{name}"
-            pq.write_table(part, tmp)
-            with open(tmp, "rb") as f:  # on disk before it is visible under its real name
-                os.fsync(f.fileno())
-            os.replace(tmp, folder / name)
-            written.append(folder / name)
+            written.append(_put(part, folder / f"part-{uuid.uuid4().hex}.parquet"))
         return written
+
+    def rewrite(self, path: Path, table: pa.Table) -> None:
+        """Replace one stored file with `table` (same kind), atomically (evaluate.facts re-derives metrics so)."""
+        _put(table.select(SCHEMAS[path.relative_to(self.root).parts[0]].names), path)
 
     def write_sources(self, sources: dict[str, dict]) -> None:
         """Record where each benchmark's items came from (`SOURCES`; merged: other benchmarks' entries stay)."""
@@ -116,3 +114,13 @@ class ResultStore:
                 aside = f.with_name(f".corrupt-{f.name}")
                 os.replace(f, aside)
                 log.warning("result store: moved unreadable %s aside to %s (%s); its rows will be redone", f, aside.name, e)
+
+
+def _put(table: pa.Table, dest: Path) -> Path:
+    """Write a Parquet file under a dot-name, fsync it, rename it into place: whole or absent, never half."""
+    tmp = dest.with_name(f".tmp-{dest.name}")
+    pq.write_table(table, tmp)
+    with open(tmp, "rb") as f:  # on disk before it is visible under its real name
+        os.fsync(f.fileno())
+    os.replace(tmp, dest)
+    return dest

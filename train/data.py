@@ -10,7 +10,6 @@ plain text (`.txt`, pretrain only: documents separated by blank lines) is read h
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stagewise.core.errors import StagewiseError
+from stagewise.core import records
 from stagewise.core.records import read_records
 
 ROLES = ("system", "user", "assistant")
@@ -43,11 +43,7 @@ def file_sha256(path: str) -> str:
         if p.suffix:
             raise StagewiseError(f"{path}: no such file")
         return "hub:" + path  # a hub dataset id: its name is what we can record
-    h = hashlib.sha256()
-    with p.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return records.file_sha256(p)
 
 
 def _records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:

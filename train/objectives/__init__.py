@@ -17,7 +17,7 @@ Write one module in `train/objectives/` (imported by `discover()`, no other file
         def read(self, paths): ...                              # rows, checked by train.data's readers
         def tokenizer_texts(self, paths): ...                   # what a tiny model's tokenizer is trained on
         def columns(self, rows, tokenizer, stage, pad_id, fits): ...  # fixed-width arrays (train.examples.fixed_width)
-        def loss(self, model, ref, batch, stage): ...           # (loss, {curve: value}) of one micro-batch
+        def loss(self, model, ref, batch, stage): ...           # (loss, {curve: value}); default: next-token NLL
 
 Keep the module's top free of torch, transformers, ray and pyarrow (import them inside the methods):
 `train/config.py` checks `objective:` against this registry whenever a study config is loaded, CLI included.
@@ -67,8 +67,12 @@ class Objective:
     def loss(self, model, ref, batch: "dict[str, torch.Tensor]",
              stage: "TrainStageConfig") -> "tuple[torch.Tensor, dict[str, float]]":
         """One micro-batch's loss and statistics (at least `curves`). `model`: a `losses.TokenNLL` or a DeepSpeed
-        engine around one; `ref`: the frozen reference's `TokenNLL` when `needs_reference`, else None."""
-        raise NotImplementedError
+        engine around one; `ref`: the frozen reference's `TokenNLL` when `needs_reference`, else None. The
+        default is next-token NLL on the labelled tokens (pretrain, sft); other objectives override it."""
+        from stagewise.train.losses import lm_loss
+
+        loss, _ = lm_loss(model, batch)
+        return loss, {}
 
 
 OBJECTIVES: dict[str, type[Objective]] = {}

@@ -23,12 +23,6 @@ class Pretrain(Objective):
         width = stage.max_seq_len
         return fixed_width(_blocks(tokenizer, rows, width, stage.packing), width, pad_id, pack=False)
 
-    def loss(self, model, ref, batch, stage):
-        from stagewise.train.losses import lm_loss
-
-        loss, _ = lm_loss(model, batch)
-        return loss, {}
-
 
 def _blocks(tokenizer, docs: list[str], width: int, pack: bool) -> list[tuple[list[int], list[int]]]:
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []

@@ -22,9 +22,3 @@ class SFT(Objective):
 
         seqs = [s for c in rows if fits(len((s := sft_tokens(tokenizer, c.messages))[0]), c.where)]
         return fixed_width(seqs, stage.max_seq_len, pad_id, pack=stage.packing)
-
-    def loss(self, model, ref, batch, stage):
-        from stagewise.train.losses import lm_loss
-
-        loss, _ = lm_loss(model, batch)
-        return loss, {}
