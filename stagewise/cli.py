@@ -29,7 +29,8 @@ app = typer.Typer(
 # Packages that contribute subcommands, in the order a study runs.
 COMMAND_MODULES = [
     "stagewise.commands.train", "stagewise.commands.serve", "stagewise.commands.evaluate", "stagewise.evaluate.cli",
-    "stagewise.commands.petri", "stagewise.commands.analyze", "stagewise.commands.plan", "stagewise.commands.run",
+    "stagewise.commands.petri", "stagewise.commands.grade", "stagewise.commands.calibrate",
+    "stagewise.commands.analyze", "stagewise.commands.plan", "stagewise.commands.run",
 ]
 
 ConfigArg = typer.Argument(..., help="Study config YAML (see configs/).", show_default=False)
