@@ -24,6 +24,7 @@ from stagewise.analysis.store import GradedValues, combine_codes, read_graded_ro
 from stagewise.analysis.summary import Statistics
 
 SCORE_DISAGREEMENT = 0.5
+CALIBRATION_DIR = "calibration"  # <report>/calibration/<autorater>.json: graders against reference labels
 DISAGREEMENT_SCHEMA = pa.schema([
     ("model_a", pa.string()), ("model_b", pa.string()), ("benchmark", pa.string()), ("metric", pa.string()),
     ("item_id", pa.string()), ("sample_idx", pa.int32()), ("prompt", pa.string()),
@@ -128,7 +129,8 @@ def write_report(report_dir: Path, stats: Statistics, disagreements: pa.Table, *
                  notes: list[str], figure: str = "figure.png") -> list[Path]:
     """Write report.md and report.html into `report_dir` (next to figure.png/svg and the CSVs)."""
     md = render_markdown(stats, disagreements, study_name=study_name, cfg=cfg, model_order=model_order,
-                         stages=stages, source=source, rows=rows, notes=notes, figure=figure)
+                         stages=stages, source=source, rows=rows, notes=notes, figure=figure,
+                         calibrations=read_calibrations(report_dir))
     report_dir.mkdir(parents=True, exist_ok=True)
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
     md_path.write_text(md, encoding="utf-8")
@@ -136,9 +138,34 @@ def write_report(report_dir: Path, stats: Statistics, disagreements: pa.Table, *
     return [md_path, html_path]
 
 
+def read_calibrations(report_dir: Path) -> dict[str, dict]:
+    """autorater -> its calibration (`<report>/calibration/<autorater>.json`, written by `stagewise calibrate --out`
+    and by a study's analyze step)."""
+    import json
+
+    out = {}
+    for path in sorted((Path(report_dir) / CALIBRATION_DIR).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue  # a half-written or hand-edited file: the report goes on without it
+        if isinstance(data, dict) and data.get("autorater"):
+            out[data["autorater"]] = data
+    return out
+
+
+def calibration_cell(cal: dict | None) -> str:
+    """The rates table's grader column: binary agreement with reference labels [95% CI], kappa, n."""
+    if not cal or cal.get("binary_accuracy") is None:
+        return "not calibrated"
+    low, high = cal.get("binary_accuracy_ci") or [None, None]
+    return (f"{cal['binary_accuracy']:.2f} [{_num(low)}, {_num(high)}], κ {_num(cal.get('binary_kappa'))}, "
+            f"n {cal['n']}")
+
+
 def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: str, cfg: AnalysisConfig,
                     model_order: list[str], stages: dict[str, str], source: str, rows: int, notes: list[str],
-                    figure: str = "figure.png") -> str:
+                    figure: str = "figure.png", calibrations: dict[str, dict] | None = None) -> str:
     pct = f"{cfg.confidence:.0%}"
     alpha = 1 - cfg.confidence
     lines = [f"# {study_name}: safety behaviour by training stage", ""]
@@ -154,9 +181,29 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
     sources = dict.fromkeys((r["benchmark"], r["source"]) for r in stats.summary.to_pylist())
     lines += ["## Sources", ""] + [f"- `{b}`: {src}" for b, src in sources] + [""]
     lines += ["## Rates", "", f"![Safety metrics by stage with {pct} CIs]({figure})", ""]
-    lines += _table(["benchmark", "metric", "model", "stage", f"rate [{pct} CI]", "n", "unscored", "method"],
+    cals = calibrations or {}
+    if cals:
+        lines += ["`grader` is the autorater and its agreement with reference labels on the refusal decision "
+                  "(accuracy [95% Wilson CI], Cohen's κ, n; section Grader calibration).", ""]
+    lines += _table(["benchmark", "metric", "model", "stage", f"rate [{pct} CI]", "n", "unscored", "method"]
+                    + (["grader"] if cals else []),
                     [[shown[r["benchmark"]], r["metric"], r["model"], r["stage"], _rate(r), str(r["n"]),
-                      str(r["unscored"]), r["method"]] for r in stats.summary.to_pylist()])
+                      str(r["unscored"]), r["method"]]
+                     + ([f"{r['autorater']}: {calibration_cell(cals.get(r['autorater']))}"] if cals else [])
+                     for r in stats.summary.to_pylist()])
+    if cals:
+        lines += ["", "## Grader calibration", ""]
+        lines += ["Each grader against reference labels before its rates are trusted (`stagewise calibrate`): "
+                  "accuracy on its own classes and on the binary decision the metrics use (refusal, full or "
+                  "partial, vs compliance), with 95% CIs (Wilson; κ: analytic SE).", ""]
+        lines += _table(["autorater", "version", "reference", "n", "accuracy [95% CI]", "κ [95% CI]",
+                         "binary accuracy [95% CI]", "binary κ", "refusal recall", "refusal precision"],
+                        [[c["autorater"], c.get("autorater_version", "?"), c.get("reference", "?"), str(c["n"]),
+                          f"{_num(c['accuracy'])} [{_num(c['accuracy_ci'][0])}, {_num(c['accuracy_ci'][1])}]",
+                          f"{_num(c['kappa'])} [{_num(c['kappa_ci'][0])}, {_num(c['kappa_ci'][1])}]",
+                          f"{_num(c['binary_accuracy'])} [{_num(c['binary_accuracy_ci'][0])}, "
+                          f"{_num(c['binary_accuracy_ci'][1])}]", _num(c.get("binary_kappa")),
+                          _num(c.get("binary_recall")), _num(c.get("binary_precision"))] for c in cals.values()])
     lines += ["", "## Stage vs stage (paired, same items)", ""]
     lines += [f"`diff` = rate(b) − rate(a) on the items both models were scored on, with a {pct} paired-bootstrap "
               f"CI; p from the exact McNemar test for 0/1 metrics with one sample per independent item, a "
