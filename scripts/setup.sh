@@ -10,8 +10,13 @@ STAMP="$VENV/.stagewise-installed"
 # The reward-hacking grader runs model-written code only inside bubblewrap (a system package, so it is checked on
 # every call, outside the stamp below): install it when we can (root + apt); otherwise a study that grades code
 # stops before training with the install hint, and the sandbox tests say why they skip.
-if ! command -v bwrap >/dev/null 2>&1 && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
-  (apt-get update -qq && apt-get install -y -qq bubblewrap) >/dev/null 2>&1 || echo "note: could not install bubblewrap"
+# ODCV's scenario machines run the scenarios' own KPI scripts, which use jq and bc: the same applies to them.
+missing=()
+for tool in bwrap:bubblewrap jq:jq bc:bc; do
+  command -v "${tool%%:*}" >/dev/null 2>&1 || missing+=("${tool##*:}")
+done
+if (( ${#missing[@]} )) && [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update -qq && apt-get install -y -qq "${missing[@]}") >/dev/null 2>&1 || echo "note: could not install ${missing[*]}"
 fi
 # Re-install only when the dependency declaration changed since the last successful install.
 WANT="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
