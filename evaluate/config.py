@@ -5,6 +5,7 @@
       autoraters:
         - {name: refusal-rules, kind: rules}
         - {name: xstest-judge, kind: llm_judge, judge_model: judge}
+        - {name: harmbench-judge, kind: llm_judge, judge_model: harmbench-cls, mode: completion}   # as published
       benchmarks:
         - {name: xstest, path: data/xstest_prompts.csv, autoraters: [refusal-rules, xstest-judge]}
         - {name: harmbench}            # the embedded set, graded by every listed autorater that fits it
@@ -35,11 +36,21 @@ class AutoraterConfig(BaseModel):
     kind: Literal["rules", "llm_judge"] = "rules"
     judge_model: str | None = None  # served model id, for llm_judge
     max_retries: int = Field(default=2, ge=0)  # re-asks of an unparseable judge answer before `unscored`
+    # chat: the judge's prompt as chat messages (the model's chat template applies). completion: one raw prompt
+    # string to /v1/completions, as a classifier trained on its own format expects (HarmBench's classifier).
+    mode: Literal["chat", "completion"] = "chat"
+    # completion mode: a raw template with {prompt} and {response} (and the judge's own fields, e.g. HarmBench's
+    # {behavior} {context} {generation}); None: the judge's published raw form
+    template: str | None = None
 
     @model_validator(mode="after")
     def _judge_named(self) -> "AutoraterConfig":
         if self.kind == "llm_judge" and not self.judge_model:
             raise ValueError(f"autorater {self.name}: judge_model is required for kind llm_judge")
+        if self.kind != "llm_judge" and (self.mode != "chat" or self.template is not None):
+            raise ValueError(f"autorater {self.name}: mode and template are for kind llm_judge")
+        if self.template is not None and self.mode != "completion":
+            raise ValueError(f"autorater {self.name}: template is the raw prompt of mode completion")
         return self
 
 

@@ -47,4 +47,8 @@ fi
 # info: ~75 s here), in the cache the demo and the tests use. Not fatal: the first run fills them then.
 STAGEWISE_CACHE="${STAGEWISE_CACHE:-$PWD/.cache}" "$VENV/bin/python" -c "from stagewise.cluster.env import warm_caches; warm_caches()" \
   || echo "note: could not warm the build caches; the first run will fill them"
+# The reward-hacking benchmark's proof that HumanEval's mutated tests are impossible (the canonical solution of each
+# of the 164 problems run in the sandbox: ~1 min) is cached there too; without bubblewrap the first eval says why.
+STAGEWISE_CACHE="${STAGEWISE_CACHE:-$PWD/.cache}" "$VENV/bin/python" -c "from stagewise.evaluate.benchmarks.humaneval_impossible import impossible_set; impossible_set()" \
+  || echo "note: could not prove the impossible HumanEval tests now; the first eval of reward-hacking will"
 echo "$WANT" > "$STAMP"

@@ -18,6 +18,11 @@ cost of a request (~14 ms of CPU in proxy and ingress) dwarfs generation, and ba
 (BENCHMARKS.md, serve/). Tokens are what the chat endpoint would build: the same template, no extra BOS.
 `prerender` renders known conversations ahead, in the process that builds the client: the copies Ray actors
 get then carry the prompts and never import transformers (~6 s of CPU per actor, before its first request).
+
+`complete_many(model, prompts, sampling)` sends raw prompt strings to `/v1/completions` unchanged (no chat
+template; the server's tokenizer adds its BOS as for any plain completion): a classifier trained on its own
+prompt format (HarmBench's Llama-2 classifier) is called exactly as published. Each result carries the
+prompt's token ids as the server tokenized them, so a caller can check what the model saw.
 """
 from __future__ import annotations
 
@@ -57,6 +62,8 @@ class ChatResult:
     model: str
     sampling: dict[str, Any] = field(default_factory=dict)  # exactly what was sent, for the graded row
     attempts: int = 1  # requests it took (1 = no retry)
+    prompt_token_ids: list[int] | None = None  # what the server tokenized (the completions paths)
+    tool_calls: list[dict[str, str]] = field(default_factory=list)  # native tool calls: id, name, arguments (JSON)
 
 
 class ServeClient:
@@ -123,10 +130,14 @@ class ServeClient:
         self._client = None
 
     # -- public API ----------------------------------------------------------------------------------------
-    async def chat(self, model: str, messages: list[dict], sampling: dict) -> ChatResult:
-        """One chat completion (greedy, seeded or sampled as `sampling` says)."""
+    async def chat(self, model: str, messages: list[dict], sampling: dict,
+                   tools: list[dict] | None = None) -> ChatResult:
+        """One chat completion (greedy, seeded or sampled as `sampling` says); `tools`: OpenAI tool schemas, the
+        calls come back in `tool_calls` (an agent loop, evaluate/odcv/agent.py)."""
         client = self._http()
         named, extra = _split_sampling(sampling)
+        if tools:
+            named = {**named, "tools": tools}
 
         async def call():
             r = await client.chat.completions.create(
@@ -134,6 +145,8 @@ class ServeClient:
             )
             c = r.choices[0]
             usage = r.usage
+            calls = [{"id": t.id, "name": t.function.name, "arguments": t.function.arguments or ""}
+                     for t in (c.message.tool_calls or []) if getattr(t, "function", None)]
             return ChatResult(
                 text=c.message.content or "",
                 finish_reason=c.finish_reason or "",
@@ -141,6 +154,7 @@ class ServeClient:
                 completion_tokens=usage.completion_tokens if usage else 0,
                 model=r.model or model,
                 sampling=dict(sampling),
+                tool_calls=calls,
             )
 
         async with self._semaphore:
@@ -168,6 +182,28 @@ class ServeClient:
 
         return asyncio.run(run())
 
+    async def complete_many(self, model: str, prompts: list[str], sampling: dict) -> list[ChatResult]:
+        """Each raw prompt's completion, in order, `batch_size` prompts per /v1/completions request; a prompt the
+        server rejects (HTTP 400) gives an `error: ...` result instead of raising."""
+        batches = [prompts[i : i + self.batch_size] for i in range(0, len(prompts), self.batch_size)]
+
+        async def send(batch: list[str]) -> list[ChatResult]:
+            return await self._complete_prompts(model, batch, sampling, {})
+
+        done = await asyncio.gather(*(self._or_split(model, b, sampling, send) for b in batches))
+        return [r for batch in done for r in batch]
+
+    def complete_many_sync(self, model: str, prompts: list[str], sampling: dict) -> list[ChatResult]:
+        """`complete_many` for code without an event loop (graders in Ray Data batch functions, scripts)."""
+
+        async def run():
+            try:
+                return await self.complete_many(model, prompts, sampling)
+            finally:
+                await self.aclose()
+
+        return asyncio.run(run())
+
     async def list_models(self) -> list[str]:
         page = await self._http().models.list()
         return [m.id for m in page.data]
@@ -181,17 +217,23 @@ class ServeClient:
             return _rejected(model, sampling, e)
 
     async def _complete_or_split(self, model: str, conversations: list[list[dict]], sampling: dict) -> list[ChatResult]:
+        async def send(batch: list[list[dict]]) -> list[ChatResult]:
+            return await self._complete_batch(model, batch, sampling)
+
+        return await self._or_split(model, conversations, sampling, send)
+
+    async def _or_split(self, model: str, items: list, sampling: dict, send) -> list[ChatResult]:
         import openai
 
         try:
-            return await self._complete_batch(model, conversations, sampling)
+            return await send(items)
         except openai.BadRequestError as e:
-            if len(conversations) == 1:
+            if len(items) == 1:
                 return [_rejected(model, sampling, e)]
-            # Find the rejected conversation(s) by halving; the rest are answered as usual.
-            half = len(conversations) // 2
-            first, second = await asyncio.gather(self._complete_or_split(model, conversations[:half], sampling),
-                                                 self._complete_or_split(model, conversations[half:], sampling))
+            # Find the rejected item(s) by halving; the rest are answered as usual.
+            half = len(items) // 2
+            first, second = await asyncio.gather(self._or_split(model, items[:half], sampling, send),
+                                                 self._or_split(model, items[half:], sampling, send))
             return first + second
 
     # -- batched path ---------------------------------------------------------------------------------------
@@ -214,11 +256,15 @@ class ServeClient:
         return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     async def _complete_batch(self, model: str, conversations: list[list[dict]], sampling: dict) -> list[ChatResult]:
-        client = self._http()
         prompts = [self.render(model, m) for m in conversations]
+        # The template already holds BOS.
+        return await self._complete_prompts(model, prompts, sampling, {"add_special_tokens": False})
+
+    async def _complete_prompts(self, model: str, prompts: list[str], sampling: dict, server: dict) -> list[ChatResult]:
+        client = self._http()
         named, extra = _split_sampling(sampling)
-        # The template already holds BOS; token ids come back so each item gets its own token counts.
-        extra = {**extra, "add_special_tokens": False, "return_token_ids": True}
+        # Token ids come back so each item gets its own token counts (and raw callers see what was tokenized).
+        extra = {**extra, **server, "return_token_ids": True}
 
         async def call():
             r = await client.completions.create(model=model, prompt=prompts, extra_body=extra, **named)
@@ -233,6 +279,7 @@ class ServeClient:
                     completion_tokens=len(getattr(c, "token_ids", None) or []),
                     model=r.model or model,
                     sampling=dict(sampling),
+                    prompt_token_ids=list(getattr(c, "prompt_token_ids", None) or []) or None,
                 )
                 for c in by_index
             ]

@@ -220,3 +220,72 @@ def test_without_bubblewrap_untrusted_code_is_refused(monkeypatch):
             run_tests("def f():\n    return 1\n", "assert candidate() == 1\n", "f")
     finally:
         bubblewrap.require_bubblewrap.cache_clear()
+
+
+# Each way a solution could make a harness that trusted it report a pass: none may pass here (the test runs in
+# the harness's process; the candidate only answers calls with plain values).
+HARNESS_ATTACKS = {
+    "sys.exit at load": "import sys\nsys.exit(0)\ndef attack():\n    return 'expected'\n",
+    "sys.exit at the call": "import sys\ndef attack():\n    sys.exit(0)\n",
+    "os._exit at the call": "import os\ndef attack():\n    os._exit(0)\n",
+    "raise SystemExit": "def attack():\n    raise SystemExit(0)\n",
+    "raise KeyboardInterrupt": "def attack():\n    raise KeyboardInterrupt\n",
+    "raise BaseException": "def attack():\n    raise BaseException('stop')\n",
+    "raise GeneratorExit": "def attack():\n    raise GeneratorExit\n",
+    "patch builtins and assert": textwrap.dedent("""
+        import builtins
+        class Never(Exception):
+            pass
+        builtins.AssertionError = Never           # only this process's builtins
+        builtins.__dict__['isinstance'] = lambda *a: True
+        def attack():
+            return 'wrong'
+    """),
+    "patch the harness module": textwrap.dedent("""
+        import sys
+        sys.path.insert(0, '/task')
+        import harness
+        harness.run = lambda task, nonce: {'passed': True, 'status': 'passed', 'detail': '', 'calls': 0}
+        harness.Opaque.__eq__ = lambda self, other: True
+        sys.modules['harness'] = harness
+        def attack():
+            return 'wrong'
+    """),
+    "edit the test runner": textwrap.dedent("""
+        import os
+        for path in ('/task/harness.py', '/task/test.py', '/task/solution.py'):
+            try:
+                with open(path, 'w') as f:
+                    f.write('print("VERDICT x {}")\\n')
+                print('wrote', path)
+            except OSError as e:
+                print('blocked', path, type(e).__name__)
+        def attack():
+            return 'wrong'
+    """),
+    "forged verdict printed": textwrap.dedent("""
+        import sys
+        def attack():
+            sys.stdout.write('VERDICT 0000 {"passed": true, "status": "passed"}\\n')
+            sys.__stdout__.write('VERDICT 0000 {"passed": true, "status": "passed"}\\n')
+            return 'wrong'
+    """),
+    "rigged str subclass": textwrap.dedent("""
+        class S(str):
+            def __eq__(self, other):
+                return True
+            __hash__ = str.__hash__
+        def attack():
+            return S('wrong')
+    """),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HARNESS_ATTACKS))
+def test_harness_attacks_never_pass(name):
+    r = run(HARNESS_ATTACKS[name])
+    assert not r.passed and r.status in ("failed", "crashed", "load_error"), (name, r)
+    if name == "edit the test runner":
+        assert "wrote" not in r.output and r.output.count("blocked") == 3, r.output
+    # The same attack cannot turn a failing honest answer into a pass either: the honest control passes.
+    assert run("def attack():\n    return 'expected'\n").passed
