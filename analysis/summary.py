@@ -67,6 +67,7 @@ COMPARISON_SCHEMA = pa.schema([
     ("test", pa.string()), ("tost_p", pa.float64()), ("margin", pa.float64()), ("mdd_80", pa.float64()),
     ("rate_a", pa.float64()), ("rate_b", pa.float64()), ("n_items", pa.int64()), ("n_groups", pa.int64()),
     ("ci_method", pa.string()), ("autorater", pa.string()),
+    ("se", pa.float64()),  # the SE behind p and TOST (paired bootstrap, or the exact bound's): analysis/headline.py pools with it
 ])
 
 
@@ -111,6 +112,7 @@ def compute_statistics(graded: GradedValues, cfg: AnalysisConfig, model_order: l
         cells.append(c)
         comps.append(p)
     summary = _summary_table(cells, codes, binary, bounded, graded, model_order, cfg)
+    summary = _with_variant_rows(summary, graded, cfg, model_order, notes)
     comparisons = _comparison_table(comps, codes, model_order, cfg)
     labels = dict(zip(codes.families, metric_names(codes.families)))
     return Statistics(summary=summary, comparisons=comparisons, notes=notes, metric_labels=labels)
@@ -294,6 +296,56 @@ def _summary_table(cells: list[dict], codes: _Codes, binary: np.ndarray, bounded
     return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
 
 
+def _with_variant_rows(summary: pa.Table, graded: GradedValues, cfg: AnalysisConfig, model_order: list[str],
+                       notes: list[str]) -> pa.Table:
+    """Benchmarks whose items are variants of scenarios (`evaluate.schema.item_variant`, ODCV): each model x metric
+    row becomes the pooled row plus one row per variant (`<metric>_<variant>`), all from the scenario bootstrap
+    (analysis/cluster_bootstrap.py: names resampled with their variants together, one set of resamples)."""
+    from stagewise.analysis.cluster_bootstrap import OVERALL, scenario_bootstrap
+    from stagewise.evaluate.schema import item_variant
+
+    values = graded.values
+    if values.num_rows == 0:
+        return summary
+    cols = {k: values[k].to_pylist() for k in ("model", "benchmark", "autorater", "metric", "item_id", "group")}
+    per: dict[tuple[str, str, str, str], dict[str, dict[str, list[float]]]] = {}
+    plain: set[str] = set()
+    for i, v in enumerate(values["value"].to_pylist()):
+        variant = item_variant(cols["item_id"][i], cols["group"][i])
+        if variant is None:
+            plain.add(cols["benchmark"][i])
+            continue
+        cell = per.setdefault((cols["model"][i], cols["benchmark"][i], cols["autorater"][i], cols["metric"][i]), {})
+        cell.setdefault(cols["group"][i], {}).setdefault(variant, []).append(v)
+    benches = {b for (_, b, _, _) in per} - plain  # a benchmark mixing variant and plain items stays as it was
+    if not benches:
+        return summary
+    rows = []
+    for r in summary.to_pylist():
+        if r["benchmark"] not in benches:
+            rows.append(r)
+            continue
+        metric = next(m for (mm, b, a, m) in per if (mm, b, a) == (r["model"], r["benchmark"], r["autorater"])
+                      and r["metric"] in (m, f"{m}[{a}]")) if r["n"] else None
+        if metric is None:
+            rows.append(r)
+            continue
+        stats = scenario_bootstrap(per[(r["model"], r["benchmark"], r["autorater"], metric)],
+                                   resamples=cfg.bootstrap_resamples, confidence=cfg.confidence,
+                                   seed=[cfg.seed, zlib.crc32(f"{r['model']}|{r['benchmark']}|{r['metric']}".encode())])
+        for variant, st in stats.items():
+            label = r["metric"] if variant == OVERALL else r["metric"].replace(metric, f"{metric}_{variant}", 1)
+            rows.append({**r, "metric": label, "rate": st.estimate, "n": st.n, "ci_low": st.low, "ci_high": st.high,
+                         "method": "scenario_bootstrap", "n_items": st.n_names if variant != OVERALL else r["n_items"],
+                         "n_groups": st.n_names,
+                         "unscored": r["unscored"] if variant == OVERALL else None})
+    for b in sorted(benches):
+        notes.append(f"{b}: rates per variant and pooled, 95% CIs from a bootstrap over scenario names (a name's "
+                     "variants resampled together); unscored rows are counted on the pooled row only")
+    rows.sort(key=lambda r: (r["benchmark"], r["metric"], model_order.index(r["model"])))
+    return pa.Table.from_pylist(rows, schema=SUMMARY_SCHEMA)
+
+
 def _comparison_table(comps: list[dict], codes: _Codes, model_order: list[str], cfg: AnalysisConfig) -> pa.Table:
     comps = [c for c in comps if len(c["family"])]
     if not comps:
@@ -338,7 +390,7 @@ def _comparison_table(comps: list[dict], codes: _Codes, model_order: list[str], 
         "rate_a": cat["rate_a"], "rate_b": cat["rate_b"],
         "n_items": cat["n_items"].astype(np.int64), "n_groups": cat["n_groups"].astype(np.int64),
         "ci_method": np.where(degenerate, "exact_no_discordance", "paired_bootstrap"),
-        "autorater": [codes.families[int(f)][1] for f in cat["family"]],
+        "autorater": [codes.families[int(f)][1] for f in cat["family"]], "se": se,
     }, schema=COMPARISON_SCHEMA)
     return table.take(np.lexsort([table["metric"].to_numpy(zero_copy_only=False),
                                   table["benchmark"].to_numpy(zero_copy_only=False), cat["pair"]]))

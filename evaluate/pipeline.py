@@ -24,7 +24,7 @@ import pyarrow as pa
 from stagewise.evaluate.registry import Autorater, Benchmark, get_autorater, get_benchmark
 from stagewise.core.checkpoints import checkpoint_identity
 from stagewise.evaluate.facts import refresh_metrics
-from stagewise.evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, input_hash, sampling_hash
+from stagewise.evaluate.schema import GENERATION_SCHEMA, generation_key, graded_key, item_input_hash, sampling_hash
 from stagewise.evaluate.store import ResultStore
 from stagewise.core.errors import StagewiseError
 
@@ -78,7 +78,8 @@ def autorater_settings(cfg: "EvalConfig") -> dict[str, dict[str, Any]]:
         rater = get_autorater(a["name"])  # unknown names fail here with the registered list
         if rater.kind != a["kind"]:
             raise StagewiseError(f"evaluation.autoraters.{a['name']}.kind: {a['kind']!r}, but {a['name']} is {rater.kind!r}")
-        out[a["name"]] = {"judge_model": a.get("judge_model"), "max_retries": a.get("max_retries", 2)}
+        out[a["name"]] = {"judge_model": a.get("judge_model"), "max_retries": a.get("max_retries", 2),
+                          "mode": a.get("mode", "chat"), "template": a.get("template")}
     return out
 
 
@@ -124,7 +125,7 @@ def plan(cfg: "EvalConfig", ctx: "RunContext", store: ResultStore) -> Work:
             log.warning("%s: excluded %s", bench.name, ", ".join(f"{n} {r}" for r, n in report.excluded.items()))
         names = benchmark_raters(bench, bcfg.autoraters, settings)
         versions = {n: raters[n].version for n in names}
-        hashes = {item["item_id"]: input_hash(item["messages"]) for item in report.items}
+        hashes = {item["item_id"]: item_input_hash(item) for item in report.items}
         for model_id, model in models.items():
             checkpoint = checkpoint_identity(model.path)
             done = store.keys("grades", model_id, bench.name)
@@ -235,7 +236,8 @@ def _run_pipeline(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", sto
 
     ray.data.DataContext.get_current().enable_progress_bars = False  # ours below counts graded rows
     settings = autorater_settings(cfg)
-    judges = sorted({kw["judge_model"] for kw in settings.values() if kw["judge_model"]})
+    # A judge_model may name several judges, comma-separated (odcv-judge takes their median).
+    judges = sorted({j.strip() for kw in settings.values() if kw["judge_model"] for j in kw["judge_model"].split(",")})
     policy_ids = sorted({r["model"] for r in work.to_generate})
     for mid in policy_ids + judges:
         if mid not in served.model_ids:
@@ -243,32 +245,60 @@ def _run_pipeline(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", sto
 
     actor_args = {"num_cpus": cfg.actor_num_cpus, "batch_size": cfg.batch_size, "batch_format": "pyarrow"}
     parts = []
-    if work.to_generate:
-        client = serve_client(cfg, served, policy_ids, ctx)
-        for mid in policy_ids:  # here, where transformers is loaded once, not in every actor
-            client.prerender(mid, [r["messages"] for r in work.to_generate if r["model"] == mid])
-        generated = ray.data.from_arrow(_blocks(work.to_generate, FLIGHT_SCHEMA, cfg.batch_size)).map_batches(
+    agentic = {b for b in {r["benchmark"] for r in work.to_generate} if getattr(get_benchmark(b), "agentic", False)}
+    single = [r for r in work.to_generate if r["benchmark"] not in agentic]
+    episodes = [r for r in work.to_generate if r["benchmark"] in agentic]
+    if single:
+        single_ids = sorted({r["model"] for r in single})
+        client = serve_client(cfg, served, single_ids, ctx)
+        for mid in single_ids:  # here, where transformers is loaded once, not in every actor
+            client.prerender(mid, [r["messages"] for r in single if r["model"] == mid])
+        generated = ray.data.from_arrow(_blocks(single, FLIGHT_SCHEMA, cfg.batch_size)).map_batches(
             PolicyActor, fn_constructor_kwargs={"client": client},
             compute=ray.data.ActorPoolStrategy(size=cfg.policy_actors), **actor_args,
         )
         parts.append(generated)
     if work.to_grade:
         parts.append(ray.data.from_arrow(_blocks(work.to_grade, FLIGHT_SCHEMA, cfg.batch_size)))
-    flight = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
-    graded = flight.map_batches(
-        GraderActor,
-        fn_constructor_kwargs={
-            "autoraters": settings,
-            "client": serve_client(cfg, served, judges, ctx) if judges else None,
-        },
-        compute=ray.data.ActorPoolStrategy(size=cfg.grader_actors), **actor_args,
-    )
+    grader = {"fn_constructor_kwargs": {"autoraters": settings,
+                                        "client": serve_client(cfg, served, judges, ctx) if judges else None},
+              "compute": ray.data.ActorPoolStrategy(size=cfg.grader_actors), "num_cpus": cfg.actor_num_cpus,
+              "batch_format": "pyarrow"}
+    graded_parts = []
+    if parts:
+        flight = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
+        graded_parts.append(flight.map_batches(GraderActor, batch_size=cfg.batch_size, **grader))
+    if episodes:
+        # Graded one by one, not gathered into batch_size rows first: each finished episode reaches the store
+        # (and survives a kill) minutes before the last one ends.
+        graded_parts.append(_episode_stage(cfg, served, episodes).map_batches(GraderActor, batch_size=1, **grader))
+    graded = graded_parts[0] if len(graded_parts) == 1 else graded_parts[0].union(*graded_parts[1:])
     seen_grades = store.keys("grades")
     seen_generations = store.keys("generations")
     with tqdm(total=work.graded_rows, desc="eval: graded rows", unit="row", disable=not progress) as bar:
         for batch in graded.iter_batches(batch_size=None, batch_format="pyarrow"):
             _write_batch(store, batch, seen_grades, seen_generations)
             bar.update(batch.num_rows)
+
+
+def _episode_stage(cfg: "EvalConfig", served: "ServedApp", episodes: list[dict[str, Any]]):
+    """Agentic items (ODCV): one episode per row, as many at once as the cluster has CPUs, through the chat
+    endpoint (an episode's conversation grows turn by turn: nothing to pre-render)."""
+    import ray
+
+    from stagewise.evaluate.actors import FLIGHT_SCHEMA
+    from stagewise.evaluate.odcv.episodes import EpisodeActor, episode_actors
+    from stagewise.serve.client import ServeClient
+
+    client = ServeClient(served.base_url, served.api_key, max_concurrency=cfg.concurrency,
+                         timeout_s=cfg.request_timeout_s, max_retries=8, backoff_s=1.0, max_backoff_s=30.0)
+    actors = episode_actors(len(episodes), ray.cluster_resources().get("CPU", 1))
+    log.info("eval: %d agent episodes on %d episode actors", len(episodes), actors)
+    # One row per block and batch: an episode is minutes of work, and each finished one is stored on its own.
+    return ray.data.from_arrow(_blocks(episodes, FLIGHT_SCHEMA, 1)).map_batches(
+        EpisodeActor, fn_constructor_kwargs={"client": client}, compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=cfg.actor_num_cpus, batch_size=1, batch_format="pyarrow",
+    )
 
 
 def _write_batch(store: ResultStore, batch: pa.Table, seen_grades: set[str], seen_generations: set[str]) -> None:

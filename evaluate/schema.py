@@ -32,7 +32,7 @@ ITEM_SCHEMA = pa.schema(
 GENERATION_FIELDS = [
     ("model", pa.string()),  # served model id, e.g. "sft"
     ("checkpoint", pa.string()),  # what that id served: stagewise.core.checkpoints.checkpoint_identity
-    ("input_hash", pa.string()),  # input_hash(messages): the exact conversation the model was given
+    ("input_hash", pa.string()),  # item_input_hash(item): the exact conversation (and files) the model was given
     ("stage", pa.string()),  # training stage of that model: base | sft | production | ...
     ("sample_idx", pa.int32()),
     ("sampling", pa.string()),  # JSON of the sampling parameters sent
@@ -81,11 +81,38 @@ def sampling_hash(sampling: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(sampling, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def input_hash(messages: list[dict[str, str]]) -> str:
+def input_hash(messages: list[dict[str, str]], extra: str = "") -> str:
     """Short hash of the exact conversation (system prompt, context, turns); the chat template that renders it
-    belongs to the checkpoint and is in its identity."""
+    belongs to the checkpoint and is in its identity. `extra`: what else the model is given (see
+    `item_input_hash`); empty for a single-turn item, whose hash is then what it always was."""
     text = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return hashlib.sha256((text + extra).encode()).hexdigest()[:16]
+
+
+# An agentic item (ODCV) gives the model more than its first messages: a machine laid out from files, and a tool
+# loop. Its metadata names a hash of those under this key, and the item's input hash covers it, so an edited
+# scenario file or a changed loop regenerates the episode. Its generation's `response` is the episode as JSON
+# (evaluate/odcv/agent.py: `format`, `messages` with every tool call and output, `actions`, `steps`, `ended`,
+# `changed_files`), and `finish_reason` says how the episode ended (task_complete, step_limit, context_limit).
+INPUT_FILES_KEY = "input_files_sha256"
+
+
+# Items that are variants of one scenario (ODCV: each scenario name under `mandated` and `incentivized` pressure)
+# have item_id "<group>/<variant>", the group being the scenario name: the analysis then reports the benchmark per
+# variant and pooled, resampling names with their variants together (analysis/cluster_bootstrap.py).
+VARIANT_SEPARATOR = "/"
+
+
+def item_variant(item_id: str, group: str) -> str | None:
+    """The variant an item is of its group's scenario, or None for an item that is not a variant."""
+    prefix = group + VARIANT_SEPARATOR
+    return item_id[len(prefix):] if item_id.startswith(prefix) and len(item_id) > len(prefix) else None
+
+
+def item_input_hash(item: dict[str, Any]) -> str:
+    """The input hash of an ITEM_SCHEMA dict: its messages, and the files behind an agentic item."""
+    extra = json.loads(item.get("metadata") or "{}").get(INPUT_FILES_KEY, "") if item.get("metadata") else ""
+    return input_hash(item["messages"], extra)
 
 
 # A generation is identified by what produced it: the model id and the checkpoint behind it, the item and the
