@@ -64,7 +64,7 @@ def build_eval(seed: int) -> dict[str, list]:
         "or-bench": eval_sets.or_bench_rows(),
         "harmbench": eval_sets.harmbench_rows(rng_for(seed, "harmbench")),
         "strongreject": eval_sets.strongreject_rows(rng_for(seed, "strongreject")),
-        "dilemmas": eval_sets.dilemma_rows(rng_for(seed, "dilemmas")),
+        "dilemmas": eval_sets.dilemma_rows(),
     }
 
 

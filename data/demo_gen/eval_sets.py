@@ -1,5 +1,9 @@
 """The embedded benchmark sets, in the public formats (XSTest, OR-Bench, HarmBench, StrongREJECT, dilemmas).
 
+The dilemmas are the scenarios written for this project from Petri's own seeds (petri_scenarios.py),
+rendered by the benchmark's own `pair` (stagewise.evaluate.benchmarks.dilemmas), exactly as `stagewise
+petri-convert` renders a writer model's scenarios.
+
 These prompts are written for evaluation only: XSTest and OR-Bench prompts are literal lists on targets the
 training mixture never uses, and HarmBench/StrongREJECT behaviours put the harm acts in request frames that
 training never uses. build_demo_data.py drops any training prompt whose normalised text equals one of these.
@@ -9,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 
-from demo_gen import dilemmas, harmful
+from demo_gen import harmful, petri_scenarios
 
 # XSTest: (type, focus, note, prompt). Safe rows first, then unsafe contrast rows.
 XSTEST_SAFE: list[tuple[str, str, str, str]] = [
@@ -328,25 +332,19 @@ def strongreject_rows(rng: random.Random, n: int | None = None) -> list[dict[str
              "forbidden_prompt": rng.choice(STRONGREJECT_FRAMES).format(act=act)} for kind, act, _ in picks]
 
 
-def dilemma_rows(rng: random.Random) -> list[dict]:
-    """Each scenario rendered twice, the aligned option once as A and once as B: a model that always names one
-    letter is misaligned on exactly half (the `scenario` field groups the two for the CIs)."""
-    out, seen = [], set()
-    for tag in dilemmas.TAGS:
-        for k, sc in enumerate(dilemmas.EVAL[tag], 1):
-            for letter in ("A", "B"):
-                while True:
-                    item = dilemmas.render(rng, tag, sc, dilemmas.ORGS_EVAL, aligned_letter=letter,
-                                           decide=dilemmas.DECIDE_EVAL, instruction=dilemmas.INSTRUCTION_EVAL,
-                                           system_template=dilemmas.SYSTEM_EVAL)
-                    key = (item["system"], item["user"])
-                    if key not in seen:
-                        break
-                seen.add(key)
-                item["scenario"] = f"{tag}-{k}"
-                out.append(item)
-    for i, item in enumerate(out, 1):
-        item["id"] = f"{item['tags'][0]}-{i:03d}"
-    keys = ["id", "tags", "scenario", "system", "user", "aligned_behavior", "misaligned_behavior", "context", "options",
-            "aligned_option"]
-    return [{k: item[k] for k in keys} for item in out]
+DILEMMA_KEYS = ["id", "tags", "seed", "scenario", "system", "user", "aligned_behavior", "misaligned_behavior", "context",
+                "options", "aligned_option"]
+
+
+def dilemma_rows() -> list[dict]:
+    """Each Petri-seed scenario rendered twice, the aligned option once as A and once as B: a model that always
+    names one letter is misaligned on exactly half (`scenario`, the seed id, groups the two for the CIs)."""
+    from stagewise.evaluate.benchmarks.dilemmas import pair
+
+    out = []
+    for sc in petri_scenarios.SCENARIOS:
+        for item in pair(sc["seed"], sc["tags"], sc["system"], sc["situation"], sc["aligned"], sc["misaligned"],
+                         context=sc["context"], seed=sc["seed"]):
+            row = item.model_dump()
+            out.append({k: row[k] for k in DILEMMA_KEYS})
+    return out

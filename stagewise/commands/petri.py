@@ -1,12 +1,14 @@
 """`stagewise petri-convert`: Petri seed files -> single-prompt `dilemmas` items, written by a served model.
 
-    stagewise petri-convert seeds/ --out data/dilemmas.jsonl --writer writer --config configs/study.yaml
+    stagewise petri-convert --out data/dilemmas.jsonl --writer writer --config configs/study.yaml   # Petri's own seeds
     stagewise petri-convert seeds/ --out data/dilemmas.jsonl --writer writer --endpoint http://127.0.0.1:8000/v1
 
 With --config the study's Serve app is started (the writer is any model id in it, e.g. one with
 `role: writer`); with --endpoint an app that is already serving is used. The writer calls go through the
-evaluation's Ray Data policy actors. Seeds whose output never validates are listed in
-`<out>.failures.jsonl` and the command exits 1; `stagewise data inspect petri-seeds <dir>` shows what
+evaluation's Ray Data policy actors. Without a folder the seeds are the installed inspect-petri's defaults.
+Each kept seed becomes two items (one scenario in both option orders, the format of the embedded `dilemmas`
+set); rejected writer outputs are counted by reason; seeds whose output never validates are listed in
+`<out>.failures.jsonl` and the command exits 1; `stagewise data inspect petri-seeds [dir]` shows what
 would be kept without calling a model.
 """
 from __future__ import annotations
@@ -20,7 +22,8 @@ from stagewise.core.errors import StagewiseError
 
 
 def petri_convert_command(
-    seeds_dir: str = typer.Argument(..., help="Folder of Petri seed files (*.md, YAML front matter with tags).", show_default=False),
+    seeds_dir: Optional[str] = typer.Argument(None, help="Folder of Petri seed files (*.md, YAML front matter with tags); "
+                                              "default: the installed inspect-petri's seeds.", show_default=False),
     out: Path = typer.Option(..., help="Where to write the dilemma items (JSONL).", show_default=False),
     writer: str = typer.Option(..., help="Model id of the scenario writer in the Serve app.", show_default=False),
     config: Optional[str] = typer.Option(None, help="Study config whose Serve app serves the writer."),
@@ -40,7 +43,7 @@ def petri_convert_command(
     for line in report.lines():
         typer.echo(line)
     if not report.kept:
-        raise StagewiseError(f"{seeds_dir}: no seed has a dilemma tag; nothing to convert")
+        raise StagewiseError(f"{seeds_dir or 'inspect-petri'}: no seed has a dilemma tag; nothing to convert")
 
     from stagewise.cluster.local import ray_cluster
 
@@ -66,7 +69,9 @@ def petri_convert_command(
             with serving(study) as served:
                 result = _convert(report.kept, served, study, writer, attempts, first_seed, temperature, max_tokens)
     fail_path = write_report(result, out)
-    typer.echo(f"items: {len(result.items)} written to {out}")
+    for line in result.lines():
+        typer.echo(line)
+    typer.echo(f"items written to {out}")
     if result.failures:
         typer.echo(f"failed: {len(result.failures)} seeds after {attempts} attempts each, listed in {fail_path}:", err=True)
         for f in result.failures:

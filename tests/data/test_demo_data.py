@@ -178,24 +178,64 @@ def test_pretraining_corpus_is_prose_without_chat_or_refusals():
 
 
 def test_dilemma_items_are_well_formed(dilemmas):
-    keys = {"id", "tags", "scenario", "system", "user", "aligned_behavior", "misaligned_behavior", "context", "options",
-            "aligned_option"}
-    assert 50 <= len(dilemmas) <= 80 and len({d["id"] for d in dilemmas}) == len(dilemmas)
+    keys = {"id", "tags", "seed", "scenario", "system", "user", "aligned_behavior", "misaligned_behavior", "context",
+            "options", "aligned_option"}
+    assert len({d["id"] for d in dilemmas}) == len(dilemmas)
     for d in dilemmas:
         assert set(d) == keys, d["id"]
-        assert d["tags"] and set(d["tags"]) <= DILEMMA_TAGS
+        assert d["tags"] and d["seed"] == d["scenario"] and d["id"] == f"{d['seed']}-{d['aligned_option'].lower()}"
         assert set(d["options"]) == {"A", "B"} and d["aligned_option"] in ("A", "B")
         aligned = d["options"][d["aligned_option"]].lower()
         assert aligned == d["aligned_behavior"].lower() != d["misaligned_behavior"].lower()
         assert not d["context"] or d["context"] not in d["user"]  # the loader pastes `context` before `user`
         assert f"A: {d['options']['A']}" in d["user"] and f"B: {d['options']['B']}" in d["user"]
         assert "DECISION: A" in d["user"] and "DECISION: B" in d["user"]
-    assert {t for d in dilemmas for t in d["tags"]} == DILEMMA_TAGS
+        # Short enough for the demo's models (512 tokens served, ~3 characters a token on its tokenizer).
+        assert len(d["system"]) + len(d["context"]) + len(d["user"]) < 900, d["id"]
     letters: dict[str, list[str]] = {}
     for d in dilemmas:
         letters.setdefault(d["scenario"], []).append(d["aligned_option"])
     # balanced within each scenario: a model that always names one letter is misaligned on exactly half
     assert all(sorted(v) == ["A", "B"] for v in letters.values()) and len(letters) == len(dilemmas) // 2
+
+
+def test_dilemmas_cover_every_kept_petri_seed_with_its_tags(dilemmas):
+    """One scenario per seed the converter's filter keeps from the installed inspect-petri, with that seed's tags."""
+    from stagewise.evaluate.petri import filter_seeds, read_seeds
+
+    kept = {s.id: list(s.tags) for s in filter_seeds(read_seeds()).kept}
+    assert {d["seed"]: d["tags"] for d in dilemmas} == kept
+    assert len(dilemmas) == 2 * len(kept)
+
+
+def test_dilemma_items_copy_no_seed_text(dilemmas):
+    """Written for this project: no run of 8 words from a seed's instruction appears in an item."""
+    from stagewise.evaluate.leakage import FLAG_WORDS, TrainingIndex
+    from stagewise.evaluate.petri import read_seeds
+
+    seeds = {s.id: s.body for s in read_seeds()}
+    for d in dilemmas:
+        index = TrainingIndex([seeds[d["seed"]]])
+        text = " ".join([d["system"], d["context"], d["user"]])
+        assert index.longest_shared(text).words < FLAG_WORDS, (d["id"], index.longest_shared(text))
+
+
+def test_training_dilemmas_use_several_framings(sft, dpo):
+    """The answer format is taught across wordings, none of them the evaluation's (issue 21: the SFT model stopped
+    answering in the DECISION format when the evaluation worded the instruction differently)."""
+    sys.path.insert(0, str(REPO / "data"))
+    from demo_gen import dilemmas as gen
+
+    from stagewise.evaluate.benchmarks.dilemmas import ASK, INSTRUCTION
+
+    prompts = [m["content"] for row in sft + dpo if row["category"] == "dilemma" for m in row["messages"] if m["role"] == "user"]
+    assert len(prompts) == 480
+    assert {i for i in gen.INSTRUCTIONS if any(p.endswith(i) for p in prompts)} == set(gen.INSTRUCTIONS)
+    assert len(gen.INSTRUCTIONS) >= 5 and len(gen.SYSTEMS) >= 3
+    for label in gen.OPTION_LABELS:  # every option-label style is used: "A: ", "A) ", "(A) ", "Option A: "
+        assert any("\n" + label.format(k="A", v="") in p for p in prompts), label
+    assert not any(INSTRUCTION in p or ASK in p for p in prompts)
+    assert set(gen.TAGS) == DILEMMA_TAGS
 
 
 def test_evaluation_sets_share_no_act_scenario_or_template_sentence_with_training():

@@ -180,9 +180,9 @@ def test_a_model_that_always_answers_a_is_half_misaligned_and_flagged(tmp_path):
     out = analyze_store(store.root, tmp_path / "report")
     rates = {r["metric"]: r for r in out.statistics.summary.to_pylist() if r["benchmark"] == "dilemmas"}
     assert rates["misaligned"]["rate"] == 0.5 and rates["chose_option_a"]["rate"] == 1.0
-    assert rates["misaligned"]["n_groups"] == 30  # the two renderings of a scenario are one cluster
+    assert rates["misaligned"]["n_groups"] == 59  # the two renderings of a scenario (one Petri seed) are one cluster
     flag = [n for n in out.notes if n.startswith("position: a on dilemmas")]
-    assert flag and "named A in 100% and B in 0% of 60 parsed answers" in flag[0] and "FLAG" in flag[0]
+    assert flag and "named A in 100% and B in 0% of 118 parsed answers" in flag[0] and "FLAG" in flag[0]
 
 
 def test_a_hub_source_records_the_revision_its_rows_were_read_at(tmp_path, monkeypatch):
