@@ -5,7 +5,8 @@
     outputs = stagewise.run.analyze(load_study("configs/demo.yaml"))   # the same, for a study (study layer)
 
 Writes into `report_dir`: summary.csv (model x benchmark x metric), comparisons.csv (pair x benchmark x
-metric), disagreements.csv, figure.png/svg, report.md/html; then, if `wandb_settings` is given and its
+metric), headline.csv + headline_pooled.csv (SFT-only vs production per model family, pooled across families:
+analysis/headline.py), disagreements.csv, figure.png/svg, report.md/html; then, if `wandb_settings` is given and its
 mode is not "disabled", the W&B runs under `<wandb_dir>/wandb/` (default: the report dir's parent, i.e.
 the study's output dir). A W&B failure is reported in `outputs.notes`, never fatal: the report comes first.
 """
@@ -19,7 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from stagewise.analysis.config import AnalysisConfig
-from stagewise.analysis.figure import draw_comparison_figure, save_figure
+from stagewise.analysis.figure import draw_family_figure, save_figure
+from stagewise.analysis.headline import headline_pairs, headline_table, pooled_table
 from stagewise.analysis.report import attach_responses, find_disagreements, write_report
 from stagewise.analysis.store import load_graded_values
 from stagewise.analysis.summary import Statistics, compute_statistics
@@ -47,6 +49,11 @@ class AnalysisOutputs:
     config: AnalysisConfig
     model_order: list[str]
     pairs: list[tuple[str, str]]
+    headline_csv: Path | None = None
+    headline_pooled_csv: Path | None = None
+    headline: pa.Table | None = None
+    headline_pooled: pa.Table | None = None
+    families: dict[str, str | None] = field(default_factory=dict)  # model -> its family (None: no family)
     wandb: WandbOutputs | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -57,8 +64,10 @@ class AnalysisOutputs:
 def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: AnalysisConfig | None = None, *,
                   model_order: list[str] | None = None, stages: dict[str, str] | None = None,
                   study_name: str = "study", wandb_settings: WandbSettings | None = None,
-                  wandb_dir: str | Path | None = None, notes: list[str] | None = None) -> AnalysisOutputs:
-    """`notes`: lines the caller adds to the report (the study's leakage check)."""
+                  wandb_dir: str | Path | None = None, notes: list[str] | None = None,
+                  families: dict[str, str | None] | None = None) -> AnalysisOutputs:
+    """`notes`: lines the caller adds to the report (the study's leakage check). `families`: model id -> its
+    model family (the study's `families:`); without it every model is of one family."""
     cfg = cfg or AnalysisConfig()
     results_dir, report_dir = Path(results_dir), Path(report_dir)
     graded = load_graded_values(results_dir)
@@ -68,7 +77,10 @@ def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: Analysis
             notes.append(f"model {model!r} is stage {stage!r} in the study config but {graded.stages[model]!r} "
                          "in the store; the store's stage is used")
     order = resolve_model_order(graded.stages, model_order)
-    pairs = resolve_pairs(cfg.comparisons, order, graded.source)
+    families = {m: (families or {}).get(m) for m in order}
+    heads = headline_pairs(order, graded.stages, families, cfg.headline)
+    pairs = study_pairs(cfg, order, graded.stages, families, graded.source)
+    pairs += [(a, b) for _, a, b in heads if (a, b) not in pairs]  # the headline is a comparison of its own
     stats = compute_statistics(graded, cfg, order, pairs)
     notes += stats.notes + position_bias_notes(stats.summary.to_pylist())
 
@@ -76,15 +88,20 @@ def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: Analysis
     summary_csv, comparisons_csv = report_dir / "summary.csv", report_dir / "comparisons.csv"
     pacsv.write_csv(stats.summary, summary_csv)
     pacsv.write_csv(stats.comparisons, comparisons_csv)
-    png, svg = save_figure(draw_comparison_figure(stats.summary, order, cfg.confidence), report_dir)
+    headline = headline_table(stats.comparisons, heads, graded.stages)
+    pooled = pooled_table(headline, heads, cfg)
+    headline_csv, pooled_csv = report_dir / "headline.csv", report_dir / "headline_pooled.csv"
+    pacsv.write_csv(headline, headline_csv)
+    pacsv.write_csv(pooled, pooled_csv)
+    png, svg = save_figure(draw_family_figure(stats.summary, order, families, cfg.confidence), report_dir)
     disagreements = attach_responses(results_dir, find_disagreements(graded, pairs, cfg), stats, cfg)
     disagreements_csv = report_dir / "disagreements.csv"
     pacsv.write_csv(disagreements, disagreements_csv)
     md, html = write_report(report_dir, stats, disagreements, study_name=study_name, cfg=cfg, model_order=order,
                             stages=graded.stages, source=str(graded.source), rows=graded.rows, notes=notes,
-                            figure=png.name)
+                            figure=png.name, families=families, headline=headline, headline_pooled=pooled)
     outputs = AnalysisOutputs(summary_csv, comparisons_csv, disagreements_csv, png, svg, md, html, stats, cfg,
-                              order, pairs, notes=notes)
+                              order, pairs, headline_csv, pooled_csv, headline, pooled, families, notes=notes)
     if wandb_settings is not None and wandb_settings.mode != "disabled":
         from stagewise.analysis.wandb_views import log_study
 
@@ -92,7 +109,7 @@ def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: Analysis
             outputs.wandb = log_study(stats, settings=wandb_settings,
                                       wandb_dir=Path(wandb_dir) if wandb_dir else report_dir.parent,
                                       results_dir=results_dir, study_name=study_name, model_order=order,
-                                      stages=graded.stages, cfg=cfg, figure_png=png)
+                                      stages=graded.stages, cfg=cfg, figure_png=png, families=families)
         except Exception as e:  # W&B is a view of the results, never a requirement for them
             log.warning("W&B logging failed: %s", e)
             outputs.notes.append(f"W&B logging failed: {type(e).__name__}: {e}")
@@ -137,6 +154,24 @@ def resolve_pairs(configured: list[tuple[str, str]], order: list[str], source: P
                 raise StagewiseError(f"analysis.comparisons: model {m!r} has no graded rows in {source} "
                                      f"(models there: {', '.join(order)})")
     return [tuple(p) for p in configured]
+
+
+def study_pairs(cfg: AnalysisConfig, order: list[str], stages: dict[str, str], families: dict[str, str | None],
+                source: Path) -> list[tuple[str, str]]:
+    """The configured model pairs; else `cfg.stage_comparisons` inside every family (each model of stage a with
+    each of stage b); else consecutive models of each family in model order. Never across families unasked:
+    the study config refuses a cross-family pair unless `analysis.cross_family` is set."""
+    if cfg.comparisons:
+        return resolve_pairs(cfg.comparisons, order, source)
+    pairs: list[tuple[str, str]] = []
+    for family in dict.fromkeys(families.get(m) for m in order):
+        mine = [m for m in order if families.get(m) == family]
+        if cfg.stage_comparisons:
+            pairs += [(a, b) for sa, sb in cfg.stage_comparisons for a in mine if stages.get(a) == sa
+                      for b in mine if stages.get(b) == sb]
+        else:
+            pairs += list(zip(mine, mine[1:]))
+    return list(dict.fromkeys(pairs))
 
 
 def _stage_rank(stage: str) -> int:

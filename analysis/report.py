@@ -126,11 +126,13 @@ def _truncate(column: pa.ChunkedArray, limit: int) -> pa.Array:
 
 def write_report(report_dir: Path, stats: Statistics, disagreements: pa.Table, *, study_name: str,
                  cfg: AnalysisConfig, model_order: list[str], stages: dict[str, str], source: str, rows: int,
-                 notes: list[str], figure: str = "figure.png") -> list[Path]:
+                 notes: list[str], figure: str = "figure.png", families: dict[str, str | None] | None = None,
+                 headline: pa.Table | None = None, headline_pooled: pa.Table | None = None) -> list[Path]:
     """Write report.md and report.html into `report_dir` (next to figure.png/svg and the CSVs)."""
     md = render_markdown(stats, disagreements, study_name=study_name, cfg=cfg, model_order=model_order,
                          stages=stages, source=source, rows=rows, notes=notes, figure=figure,
-                         calibrations=read_calibrations(report_dir))
+                         calibrations=read_calibrations(report_dir), families=families, headline=headline,
+                         headline_pooled=headline_pooled)
     report_dir.mkdir(parents=True, exist_ok=True)
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
     md_path.write_text(md, encoding="utf-8")
@@ -165,12 +167,20 @@ def calibration_cell(cal: dict | None) -> str:
 
 def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: str, cfg: AnalysisConfig,
                     model_order: list[str], stages: dict[str, str], source: str, rows: int, notes: list[str],
-                    figure: str = "figure.png", calibrations: dict[str, dict] | None = None) -> str:
+                    figure: str = "figure.png", calibrations: dict[str, dict] | None = None,
+                    families: dict[str, str | None] | None = None, headline: pa.Table | None = None,
+                    headline_pooled: pa.Table | None = None) -> str:
     pct = f"{cfg.confidence:.0%}"
     alpha = 1 - cfg.confidence
+    families = families or {}
+    named = list(dict.fromkeys(f for f in (families.get(m) for m in model_order) if f))
     lines = [f"# {study_name}: safety behaviour by training stage", ""]
     lines += [f"Store: `{source}` ({rows:,} graded rows). Models in stage order: "
               + ", ".join(f"`{m}` ({stages.get(m, '?')})" for m in model_order) + ".", ""]
+    if named:
+        lines += [f"Model families ({len(named)}), compared stage by stage within each family: "
+                  + "; ".join(f"**{f}**: " + " → ".join(f"`{m}`" for m in model_order if families.get(m) == f)
+                              for f in named) + ".", ""]
     lines += [f"Intervals are {pct}: Wilson for a 0/1 metric with one sample per independent item, a cluster "
               "bootstrap over item groups otherwise (several samples per item, items sharing a source, or a "
               f"mean score), {cfg.bootstrap_resamples:,} resamples, seed {cfg.seed}. The `method` column says "
@@ -185,12 +195,21 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
     if cals:
         lines += ["`grader` is the autorater and its agreement with reference labels on the refusal decision "
                   "(accuracy [95% Wilson CI], Cohen's κ, n; section Grader calibration).", ""]
-    lines += _table(["benchmark", "metric", "model", "stage", f"rate [{pct} CI]", "n", "unscored", "method"]
+    # Families side by side: within a benchmark metric, each family's models together, in stage order.
+    summary_rows = stats.summary.to_pylist()
+    if named:
+        rank = {m: i for i, m in enumerate(model_order)}
+        fam_rank = {f: i for i, f in enumerate(named)}
+        summary_rows.sort(key=lambda r: (r["benchmark"], r["metric"], fam_rank.get(families.get(r["model"]), -1),
+                                         rank.get(r["model"], len(rank))))
+    lines += _table(["benchmark", "metric"] + (["family"] if named else []) + ["model", "stage", f"rate [{pct} CI]",
+                                                                               "n", "unscored", "method"]
                     + (["grader"] if cals else []),
-                    [[shown[r["benchmark"]], r["metric"], r["model"], r["stage"], _rate(r), str(r["n"]),
-                      str(r["unscored"]), r["method"]]
+                    [[shown[r["benchmark"]], r["metric"]] + ([families.get(r["model"]) or ""] if named else [])
+                     + [r["model"], r["stage"], _rate(r), str(r["n"]), str(r["unscored"]), r["method"]]
                      + ([f"{r['autorater']}: {calibration_cell(cals.get(r['autorater']))}"] if cals else [])
-                     for r in stats.summary.to_pylist()])
+                     for r in summary_rows])
+    lines += _headline_section(headline, headline_pooled, cfg, shown)
     if cals:
         lines += ["", "## Grader calibration", ""]
         lines += ["Each grader against reference labels before its rates are trusted (`stagewise calibrate`): "
@@ -239,8 +258,47 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
                           f"{_num(r['value_a'])} {r['label_a'] or ''}".strip(), r["response_a"] or "",
                           f"{_num(r['value_b'])} {r['label_b'] or ''}".strip(), r["response_b"] or ""] for r in mine])
         lines.append("")
-    lines += ["---", "Files: `summary.csv`, `comparisons.csv`, `disagreements.csv`, `figure.png`/`figure.svg`.", ""]
+    lines += ["---", "Files: `summary.csv`, `comparisons.csv`, `headline.csv`, `headline_pooled.csv`, "
+              "`disagreements.csv`, `figure.png`/`figure.svg`.", ""]
     return "\n".join(lines)
+
+
+def _headline_section(headline: pa.Table | None, pooled: pa.Table | None, cfg: AnalysisConfig,
+                      shown: dict[str, str]) -> list[str]:
+    """The published study's comparison (`analysis.headline`, e.g. SFT-only vs production) per family, and pooled."""
+    if cfg.headline is None:
+        return []
+    a, b = cfg.headline
+    pct, alpha = f"{cfg.confidence:.0%}", 1 - cfg.confidence
+    lines = ["", f"## Headline: {a} vs {b}, per family", ""]
+    rows = headline.to_pylist() if headline is not None else []
+    if not rows:
+        return lines + [f"No family has scored models of both stages {a!r} and {b!r}.", ""]
+    lines += [f"The paired comparisons of each family's `{a}` and `{b}` models (section Stage vs stage; "
+              f"`headline.csv`): diff = rate({b}) − rate({a}) with its {pct} CI, Holm-adjusted p, equivalence "
+              f"within ±{cfg.equivalence_margin:g} (TOST).", ""]
+    lines += _table(["family", "benchmark", "metric", f"{a} model", f"{b} model", f"diff [{pct} CI]", "p (Holm)",
+                     "equivalent", "n items"],
+                    [[r["family"] or "–", shown.get(r["benchmark"], r["benchmark"]), r["metric"],
+                      f"{r['model_a']} {_num(r['rate_a'])}", f"{r['model_b']} {_num(r['rate_b'])}",
+                      f"{_signed(r['diff'])} [{_signed(r['ci_low'])}, {_signed(r['ci_high'])}]", _p(r["p_holm"]),
+                      "yes" if r["equivalent"] else "no", str(r["n_items"])] for r in rows])
+    pooled_rows = pooled.to_pylist() if pooled is not None else []
+    if pooled_rows:
+        lines += ["", f"**Pooled across families** (`headline_pooled.csv`), stratified by family: "
+                  f"{pooled_rows[0]['method']}; weights 1/SE² of each family's own paired difference; Holm across "
+                  f"the pooled benchmark metrics; heterogeneity p from Cochran's Q (small: the families disagree "
+                  f"and the pooled value averages unlike effects).", ""]
+        lines += _table(["benchmark", "metric", "families", f"pooled diff [{pct} CI]", "p (Holm)", "equivalent",
+                         "heterogeneity p", "n items"],
+                        [[shown.get(r["benchmark"], r["benchmark"]), r["metric"], r["families"],
+                          f"{_signed(r['diff'])} [{_signed(r['ci_low'])}, {_signed(r['ci_high'])}]", _p(r["p_holm"]),
+                          "yes" if r["equivalent"] else "no", _p(r["heterogeneity_p"]), str(r["n_items"])]
+                         for r in pooled_rows])
+        different = sum(r["p_holm"] < alpha for r in pooled_rows)
+        lines += ["", f"Pooled: equivalent on **{sum(r['equivalent'] for r in pooled_rows)} of {len(pooled_rows)}** "
+                  f"benchmark metrics, different (Holm p < {alpha:.2g}) on **{different}**."]
+    return lines + [""]
 
 
 def benchmark_label(benchmark: str, source: str) -> str:

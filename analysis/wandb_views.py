@@ -2,7 +2,8 @@
 
     log_study(stats, settings=study.wandb, wandb_dir=study.output_dir, study_name=study.name, ...)
 
-Each run (name = model id, group = study name, job_type "analysis") gets:
+Each run (name = model id, group = study name, job_type "analysis", tags `family:<f>` and `stage:<s>`, the same
+in its config) gets:
 - summary `<benchmark>/<metric>` = rate, with `.../ci_low`, `.../ci_high`, `.../n`, `.../unscored`, and for
   the pairs where it is model b, `vs_<model_a>/<benchmark>/<metric>/{diff,ci_low,ci_high,p_holm,equivalent}`;
 - `graded_samples`: a table of graded rows (prompt, response, label, score) read from the store;
@@ -39,6 +40,8 @@ SAMPLE_COLUMNS = ["benchmark", "item_id", "sample_idx", "autorater", "label", "s
 @dataclass
 class WandbOutputs:
     run_dirs: dict[str, str] = field(default_factory=dict)  # model -> local run directory
+    run_tags: dict[str, list[str]] = field(default_factory=dict)  # model -> its run's tags (family:, stage:)
+    group: str | None = None  # the W&B group of the runs: the study
     report_spec: Path | None = None
     report_url: str | None = None
     chart_spec: Path | None = None
@@ -46,7 +49,7 @@ class WandbOutputs:
 
 def log_study(stats: Statistics, *, settings: WandbSettings, wandb_dir: Path, results_dir: Path, study_name: str,
               model_order: list[str], stages: dict[str, str], cfg: AnalysisConfig,
-              figure_png: Path | None = None) -> WandbOutputs:
+              figure_png: Path | None = None, families: dict[str, str | None] | None = None) -> WandbOutputs:
     import wandb
 
     from stagewise.core.wandb_run import start_run
@@ -58,9 +61,10 @@ def log_study(stats: Statistics, *, settings: WandbSettings, wandb_dir: Path, re
         mine = [r for r in summary if r["model"] == model]
         if not mine:
             continue
-        run = start_run(settings, wandb_dir, name=model, job_type="analysis", group=study_name,
-                        tags=[stages.get(model, "")], reinit="create_new",
-                        config={"study": study_name, "model": model, "stage": stages.get(model, ""),
+        family = (families or {}).get(model)
+        run = start_run(settings, wandb_dir, name=model, job_type="analysis", study=study_name, family=family,
+                        stage=stages.get(model) or None, reinit="create_new",
+                        config={"study": study_name, "model": model,
                                 "analysis": cfg.model_dump(mode="json"),
                                 "sources": {r["benchmark"]: r["source"] for r in mine}})
         try:
@@ -88,12 +92,14 @@ def log_study(stats: Statistics, *, settings: WandbSettings, wandb_dir: Path, re
                 logged["ci_figure"] = wandb.Image(str(figure_png), caption=f"{study_name}: rates with CIs")
             run.log(logged)
             out.run_dirs[model] = str(Path(run.dir).parent)
+            out.run_tags[model], out.group = list(run.tags), run.group
         finally:
             run.finish()
     out.chart_spec = wandb_dir / "wandb" / "ci_chart.vega.json"
     out.chart_spec.parent.mkdir(parents=True, exist_ok=True)
     out.chart_spec.write_text(json.dumps(ci_chart_vega_spec(), indent=1), encoding="utf-8")
-    report = build_comparison_report(stats, settings=settings, study_name=study_name, cfg=cfg)
+    report = build_comparison_report(stats, settings=settings, study_name=study_name, cfg=cfg,
+                                     by_family=any((families or {}).values()))
     if settings.mode == "online":
         report.save()
         out.report_url = report.url
@@ -115,8 +121,10 @@ def _sample_table(wandb, results_dir: Path, model: str, benchmarks: list[str], c
     return wandb.Table(columns=columns, data=data)
 
 
-def build_comparison_report(stats: Statistics, *, settings: WandbSettings, study_name: str, cfg: AnalysisConfig):
-    """The study's W&B comparison report (wandb-workspaces), filtered to this study's group of runs."""
+def build_comparison_report(stats: Statistics, *, settings: WandbSettings, study_name: str, cfg: AnalysisConfig,
+                            by_family: bool = False):
+    """The study's W&B comparison report (wandb-workspaces), filtered to this study's group of runs; `by_family`:
+    with a section whose runs are grouped by model family, then stage (the runs' config.family / config.stage)."""
     import wandb_workspaces.reports.v2 as wr
     from wandb_workspaces import expr
 
@@ -130,6 +138,13 @@ def build_comparison_report(stats: Statistics, *, settings: WandbSettings, study
         + [f"| {c['model_a']} → {c['model_b']} | {c['benchmark']} | {c['metric']} | {c['diff']:+.3f} "
            f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}] | {c['p_holm']:.3g} | {'yes' if c['equivalent'] else 'no'} |"
            for c in stats.comparisons.to_pylist()])
+    family_blocks = [
+        wr.H1("Families side by side (runs grouped by family, then stage)"),
+        wr.PanelGrid(runsets=[wr.Runset(entity=runset.entity, project=runset.project, name=f"{study_name} by family",
+                                        filters=[expr.Metric("Group") == study_name],
+                                        groupby=["config.family", "config.stage"])],
+                     panels=[wr.BarPlot(title="Rates by family and stage", metrics=metrics, orientation="v")]),
+    ] if by_family else []
     return wr.Report(
         project=settings.project, entity=settings.entity or "",
         title=f"{study_name}: safety behaviour by training stage",
@@ -145,6 +160,7 @@ def build_comparison_report(stats: Statistics, *, settings: WandbSettings, study
                 wr.BarPlot(title="Rates (point estimates)", metrics=metrics, orientation="v"),
                 wr.WeavePanelSummaryTable(table_name="ci_table"),
             ]),
+            *family_blocks,
             wr.H1("Stage vs stage (paired, same items)"),
             wr.MarkdownBlock(text=comparison_md or "No comparisons."),
             wr.H1("Graded samples"),

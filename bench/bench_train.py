@@ -42,32 +42,37 @@ def plain_loop(model_dir: Path, data: str, steps: int, batch: int, max_len: int,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from stagewise.train.config import TrainStageConfig
-    from stagewise.train.examples import build_examples, epoch_order
     from stagewise.train.losses import TokenNLL, lm_loss
+    from stagewise.train.prepare import prepare_stage
+    from stagewise.train.sources import plan_blocks
+    from stagewise.train.stream import padded, rank_positions, run_windows
 
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(model_dir)
     stage = TrainStageConfig(name="b", objective="sft", init="x", output="y", data=[data], max_seq_len=max_len)
-    table, _ = build_examples(stage, tok, [data])
-    rows = table.take(epoch_order(table.num_rows, steps * batch, seed))
-    cols = {k: rows.column(k).to_numpy() if k == "length" else rows.column(k).chunk(0).to_numpy()
-            for k in ("input_ids", "labels", "position_ids", "length")}
+    # The trainer's rows and order, read in this process (one rank of batch rows a micro-step).
+    prepared = prepare_stage(stage, tok, str(model_dir), plan_blocks([data]), Path(data).parent / f"plain-{seed}")
+    order = [pa.concat_tables([pq.read_table(f) for f in w["files"]]).take(rank_positions(w, 0, 1, batch, 0))
+             for w in run_windows(prepared.files, prepared.rows, steps * batch, seed)]
+    rows = pa.concat_tables(order)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95))
     tokens, t0 = 0, time.perf_counter()
     for s in range(steps):
-        sl = slice(s * batch, (s + 1) * batch)
-        width = int(cols["length"][sl].max())  # pad to the batch's longest row, as the trainer does
-        b = {k: torch.from_numpy(cols[k][sl, :width]).long() for k in ("input_ids", "labels", "position_ids")}
+        cols = padded(rows.slice(s * batch, batch), tok.pad_token_id)  # to the batch's longest row, as the trainer
+        b = {k: torch.from_numpy(cols[k]) for k in ("input_ids", "labels", "position_ids")}
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss, _ = lm_loss(TokenNLL(model), b)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        tokens += int(cols["length"][sl].sum())
+        tokens += int(cols["length"].sum())
     wall = time.perf_counter() - t0
     return {"tokens_per_s": tokens / wall, "step_s": wall / steps,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

@@ -35,6 +35,9 @@ KNOWN_CONFIGS: dict[str, dict[str, Any]] = {
     **{f"allenai/OLMo-2-1124-13B{s}": _OLMO2_13B for s in ("", "-SFT", "-DPO", "-Instruct")},
     "Qwen/Qwen2.5-72B-Instruct": _QWEN25_72B,
     "meta-llama/Llama-3.1-8B-Instruct": _LLAMA31_8B,
+    "meta-llama/Llama-3.1-8B": _LLAMA31_8B,
+    # Tulu 3 on Llama 3.1 8B (configs/published-study.yaml): the base's architecture, post-trained.
+    **{f"allenai/Llama-3.1-Tulu-3-8B{s}": _LLAMA31_8B for s in ("", "-SFT", "-DPO")},
     "meta-llama/Llama-3.3-70B-Instruct": _LLAMA33_70B,
 }
 

@@ -62,6 +62,9 @@ class ClusterConfig(BaseModel):
     gpu_memory_gb: float = Field(default=80, gt=0)
     gpu_peak_tflops: float = Field(default=989, gt=0)  # dense bf16 per GPU (H100 SXM: 989; A100: 312)
     gpus_per_node: int = Field(default=8, ge=1)
+    # Host RAM per node (`stagewise plan` checks training's loading, data and reference terms against it). None:
+    # this machine's for an embedded CPU study, else 1,000 GB (8-GPU H100 nodes have 1-2 TB).
+    node_memory_gb: float | None = Field(default=None, gt=0)
     max_nodes: int = Field(default=4, ge=1)  # GPU worker nodes the autoscaler may run at once
     throughput: ThroughputAssumptions = Field(default_factory=ThroughputAssumptions)
     # Parameter counts (billions) by model id or hub id, for architectures `stagewise plan` cannot read

@@ -76,6 +76,19 @@ def quiet_worker_loggers() -> None:
     logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner").setLevel(logging.ERROR)
 
 
+def embedded_worker_setup() -> None:
+    """`worker_process_setup_hook` of an embedded cluster: its workers name their own cluster, and stay quiet.
+
+    Ray code inside workers that looks the cluster up by itself (Ray Train's PlacementGroupCleaner asks the State
+    API with no address) finds "the" local cluster from the processes running on the machine; beside anyone
+    else's Ray it failed with "Found multiple active Ray instances" and a traceback on the console. RAY_ADDRESS
+    names the worker's own cluster, as it does in a Ray job's processes."""
+    import ray
+
+    os.environ.setdefault("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
+    quiet_worker_loggers()
+
+
 def apply_cpu_env() -> dict[str, str]:
     """Put the CPU environment into this process (and so into what it spawns) unless CUDA is present."""
     if has_cuda():

@@ -6,6 +6,11 @@
 Joins the cluster named by the config, by RAY_ADDRESS, or the one a `ray job submit` entrypoint runs in;
 otherwise starts a local cluster for this process only and shuts it down on exit, Ctrl-C or SIGTERM. It
 never runs `ray stop` (that would kill every Ray process on the machine, including other people's).
+
+Only those three ever make it join. A bare `ray.init()` would also join whatever the address file Ray keeps in its
+temp folder (`ray_current_cluster`, written by the last `ray start`) names: a stranger's live cluster, or a stopped
+one, where it failed with "num_cpus and num_gpus must not be provided". The embedded cluster asks for
+`address="local"`, which always starts a new one.
 """
 from __future__ import annotations
 
@@ -51,10 +56,11 @@ def init_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
     if address:
         return {"address": address}
     kwargs: dict[str, Any] = {
+        "address": "local",  # our own cluster, whatever `ray start` left in Ray's address file (docstring)
         "num_cpus": embedded_num_cpus(cfg),
         "include_dashboard": cfg.dashboard,
         "dashboard_host": "127.0.0.1",
-        "runtime_env": {"worker_process_setup_hook": "stagewise.cluster.env.quiet_worker_loggers",
+        "runtime_env": {"worker_process_setup_hook": "stagewise.cluster.env.embedded_worker_setup",
                         **({} if has_cuda() else {"env_vars": cpu_runtime_env()})},
     }
     if cfg.num_gpus is not None:
@@ -62,6 +68,21 @@ def init_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
     if cfg.object_store_memory_gb:
         kwargs["object_store_memory"] = int(cfg.object_store_memory_gb * 2**30)
     return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def pin_data_stats_actor() -> None:
+    """Create Ray Data's stats actor from the driver, on the driver's node, before any dataset runs.
+
+    It is detached and pinned to the node of whichever process first runs a dataset; when that was a training
+    worker streaming its rows on an autoscaled node, the node never became idle again and the autoscaler never
+    released it (tests/cluster/test_autoscaling.py; on a GPU cluster, an idle node billed by the hour). The driver's node is
+    the head, which stays anyway."""
+    try:
+        from ray.data._internal.stats import get_or_create_stats_actor
+
+        get_or_create_stats_actor()
+    except Exception as e:  # another Ray's layout: the cluster still works, only its idle nodes may linger
+        log.warning("ray: could not place Ray Data's stats actor on the driver's node (%s)", e)
 
 
 @contextmanager
@@ -81,12 +102,14 @@ def ray_cluster(cfg: ClusterConfig | None = None) -> Iterator[dict[str, Any]]:
         return
     apply_cpu_env()
     kwargs = init_kwargs(cfg)
-    embedded = "address" not in kwargs
+    embedded = kwargs["address"] == "local"
     if embedded:  # read by Ray Train's and Serve's processes, which inherit this process's values of them
         for key, value in (EMBEDDED_TRAIN_ENV | EMBEDDED_SERVE_ENV).items():
             os.environ.setdefault(key, value)
     ctx = ray.init(**kwargs, log_to_driver=True, configure_logging=True, logging_level=logging.WARNING)
     log.info("ray: %s cluster at %s", "embedded" if embedded else "joined", ctx.address_info.get("gcs_address"))
+    if not embedded:
+        pin_data_stats_actor()
 
     # SIGTERM (e.g. a job stop or a CI timeout) should unwind like Ctrl-C so the finally below runs.
     previous = signal.getsignal(signal.SIGTERM)

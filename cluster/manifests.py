@@ -8,7 +8,10 @@ shipped in ray/autoscaler/ray-schema.json plus its cross-field checks). KubeRay 
 of the ray.io/v1 fields we use (cluster/schemas/kuberay-v1.schema.json, derived from KubeRay's Go types),
 then the rules the API server would only reveal at apply time or later: GPU groups must limit
 nvidia.com/gpu, replica bounds must be ordered, a RayJob that deletes its cluster must bring its own, and a
-RayJob's runtime env must be YAML. Every failure is a StagewiseError naming the file and the field.
+RayJob's runtime env must be YAML. Both kinds must keep the dashboard (it accepts job submissions, i.e. runs
+code) and Serve off the public internet: a ClusterIP head Service, no Ingress, no host ports or host network on
+Kubernetes; a loopback `--dashboard-host` on a launcher head (users tunnel with `kubectl port-forward` / `ray
+dashboard`). Every failure is a StagewiseError naming the file and the field.
 """
 from __future__ import annotations
 
@@ -61,7 +64,25 @@ def validate_launcher(path: str | Path) -> dict[str, Any]:
             # Serve's LLM deployments place by accelerator_type; without it the autoscaler cannot pick this type.
             raise StagewiseError(f"{path}: available_node_types.{name}.resources: GPU nodes must declare "
                                  f"accelerator_type:<GPU> for serving.models.<id>.accelerator_type")
+    _check_launcher_dashboard(path, config)
     return config
+
+
+def _check_launcher_dashboard(path: Path, config: dict[str, Any]) -> None:
+    """The head's dashboard on loopback: Ray's own default head command binds it to 0.0.0.0."""
+    import shlex
+
+    heads = [c for c in config.get("head_start_ray_commands", []) if "ray start" in c and "--head" in c]
+    if not heads:
+        raise StagewiseError(f"{path}: head_start_ray_commands: must start the head with --dashboard-host=127.0.0.1 "
+                             f"(Ray's default binds the dashboard, which runs submitted jobs, to 0.0.0.0)")
+    for command in heads:
+        words = shlex.split(command.replace(";", " ; "))
+        hosts = [w.split("=", 1)[1] for w in words if w.startswith("--dashboard-host=")]
+        hosts += [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--dashboard-host"]
+        if not hosts or any(h not in ("127.0.0.1", "localhost") for h in hosts):
+            raise StagewiseError(f"{path}: head_start_ray_commands: --dashboard-host must be 127.0.0.1 (found "
+                                 f"{', '.join(hosts) or 'none, i.e. 0.0.0.0'}); users reach it through `ray dashboard`")
 
 
 def validate_kuberay(path: str | Path) -> dict[str, Any]:
@@ -89,7 +110,19 @@ def validate_kuberay(path: str | Path) -> dict[str, Any]:
 
 
 def _check_cluster_spec(path: Path, where: str, spec: dict[str, Any]) -> None:
-    _check_pod(path, f"{where}.headGroupSpec.template", spec["headGroupSpec"]["template"])
+    head = spec["headGroupSpec"]
+    # The head Service carries the dashboard (job submission runs code), the GCS and Serve: cluster network only.
+    if head.get("serviceType", "ClusterIP") != "ClusterIP":
+        raise StagewiseError(f"{path}: {where}.headGroupSpec.serviceType: {head['serviceType']} exposes the dashboard "
+                             f"and Serve beyond the cluster; use ClusterIP and `kubectl port-forward`")
+    service_type = (head.get("headService") or {}).get("spec", {}).get("type", "ClusterIP")
+    if service_type != "ClusterIP":
+        raise StagewiseError(f"{path}: {where}.headGroupSpec.headService.spec.type: {service_type} exposes the "
+                             f"dashboard and Serve beyond the cluster; use ClusterIP and `kubectl port-forward`")
+    if head.get("enableIngress"):
+        raise StagewiseError(f"{path}: {where}.headGroupSpec.enableIngress: an Ingress exposes the dashboard (which "
+                             f"runs submitted jobs); use `kubectl port-forward`")
+    _check_pod(path, f"{where}.headGroupSpec.template", head["template"])
     names: set[str] = set()
     workers = spec.get("workerGroupSpecs", [])
     for i, group in enumerate(workers):
@@ -116,6 +149,10 @@ def _check_cluster_spec(path: Path, where: str, spec: dict[str, Any]) -> None:
 def _check_pod(path: Path, where: str, template: dict[str, Any]) -> None:
     for c in template["spec"]["containers"]:
         cw = f"{where}.spec.containers[{c['name']}]"
+        for p in c.get("ports", []):
+            if "hostPort" in p:
+                raise StagewiseError(f"{path}: {cw}.ports[{p.get('name', p.get('containerPort'))}].hostPort: opens "
+                                     f"the port on the node's own interfaces; use the ClusterIP Service")
         image = c["image"]
         if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
             raise StagewiseError(f"{path}: {cw}.image: {image!r} needs a pinned tag (not latest)")

@@ -34,7 +34,9 @@ class AutoraterConfig(BaseModel):
 
     name: str  # a registered autorater, e.g. "refusal-rules", "xstest-judge"
     kind: Literal["rules", "llm_judge"] = "rules"
-    judge_model: str | None = None  # served model id, for llm_judge
+    # Served model id, for llm_judge; several comma-separated ("judge-a,judge-b"): a judge that takes their median
+    # (odcv-judge). `judge_models` is the list.
+    judge_model: str | None = None
     max_retries: int = Field(default=2, ge=0)  # re-asks of an unparseable judge answer before `unscored`
     # chat: the judge's prompt as chat messages (the model's chat template applies). completion: one raw prompt
     # string to /v1/completions, as a classifier trained on its own format expects (HarmBench's classifier).
@@ -52,6 +54,13 @@ class AutoraterConfig(BaseModel):
         if self.template is not None and self.mode != "completion":
             raise ValueError(f"autorater {self.name}: template is the raw prompt of mode completion")
         return self
+
+    @property
+    def judge_models(self) -> list[str]:
+        """The served model ids this autorater asks (empty for rules)."""
+        if self.kind != "llm_judge" or not self.judge_model:
+            return []
+        return [j.strip() for j in self.judge_model.split(",") if j.strip()]
 
 
 class BenchmarkConfig(BaseModel):

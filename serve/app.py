@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-API_KEY_ENV = "STAGEWISE_API_KEY"
 # A hub id is exactly `org/name`; anything else that does not exist on disk is a missing local checkpoint.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -97,7 +96,7 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
 
 
 def resolve_api_key(cfg: ServeConfig) -> str | None:
-    return cfg.api_key or os.environ.get(API_KEY_ENV) or None
+    return cfg.resolved_api_key()
 
 
 def check_sources(models: dict[str, str], where: str = "models") -> None:
@@ -122,7 +121,8 @@ def build_app(models: dict[str, str], cfg: ServeConfig, api_key: str | None = No
     ingress = internals.ingress_cls_config(api_key or resolve_api_key(cfg))
     cluster_gpus = live_cluster_has_gpus()
     configs = [llm_config(mid, src, cfg, serves_on_gpu(cfg, mid, cluster_gpus)) for mid, src in models.items()]
-    app_config: dict[str, Any] = {"llm_configs": configs}
+    app_config: dict[str, Any] = {"llm_configs": configs,
+                                  "ingress_deployment_config": {"ray_actor_options": {"num_cpus": cfg.ingress_cpus}}}
     if ingress is not None:  # None: Ray's own ingress (no key, unpatched versions)
         app_config["ingress_cls_config"] = ingress
     return build_openai_app(app_config)
@@ -161,6 +161,7 @@ def start_app(
 
     from stagewise.serve.deployer import deploy, start_deployer
 
+    cfg.check_exposure()  # before any engine starts: no key, no serving beyond loopback
     check_sources(models, where)
     api_key = resolve_api_key(cfg)
     deployer = deployer or start_deployer()

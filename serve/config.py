@@ -3,11 +3,14 @@
     serving:
       host: 127.0.0.1          # loopback unless a deployment says otherwise
       port: 8000
+      api_key_env: STAGEWISE_API_KEY   # where the key comes from; any other host than loopback needs one
       models:                  # per-model overrides (ids from `models:`); others get the defaults
         judge: {max_replicas: 2, accelerator_type: H100, tensor_parallel_size: 2}
 """
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -41,7 +44,11 @@ class ServeConfig(BaseModel):
     app_name: str = Field(default="stagewise", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # Ray Serve app name
     host: str = "127.0.0.1"  # bind loopback unless a deployment says otherwise
     port: int = Field(default=8000, ge=0, le=65535)  # 0: pick a free port
-    api_key: str | None = None  # or set STAGEWISE_API_KEY; None: no key required
+    # The key clients must send (`Authorization: Bearer <key>`). Prefer `api_key_env`, the environment variable it
+    # is read from when api_key is unset, so it never sits in a config file or the saved study.yaml. No key is
+    # allowed on a loopback host only (`check_exposure`).
+    api_key: str | None = None
+    api_key_env: str = Field(default="STAGEWISE_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     ready_timeout_s: float = Field(default=300, gt=0)
     # auto, per model: GPUs if it names an accelerator_type or the cluster has GPUs, else CPUs (serve/placement.py).
     device: Literal["auto", "cpu", "gpu"] = "auto"
@@ -52,6 +59,10 @@ class ServeConfig(BaseModel):
     max_model_len: int = Field(default=512, ge=16)
     kv_cache_gb: int = Field(default=1, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU (whole GiB, vLLM parses an int)
     cpus_per_replica: float = Field(default=1, gt=0)  # the CPU placement bundle of one engine
+    # The OpenAI router replica's CPU reservation. Ray Serve's default is a whole CPU: on a 4-CPU head running the
+    # demo (3 engines) it took the last free CPU and the eval actors waited for one forever (issue 24). It routes
+    # requests; the engines do the compute.
+    ingress_cpus: float = Field(default=0.25, ge=0)
     # Skip torch.compile in vLLM: engines start ~1 min sooner on a busy CPU (tests), decode somewhat slower.
     enforce_eager: bool = False
     max_num_seqs: int = Field(default=128, ge=1)  # vLLM's batch size cap: bounds memory on small machines
@@ -68,6 +79,17 @@ class ServeConfig(BaseModel):
             raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
         return self
 
+    def resolved_api_key(self) -> str | None:
+        return self.api_key or os.environ.get(self.api_key_env) or None
+
+    def check_exposure(self) -> None:
+        """Refuse to serve beyond this machine without a key: Serve's OpenAI app answers anyone who can reach it,
+        and on a cluster the head's network reaches further than its users think."""
+        if not is_loopback(self.host) and self.resolved_api_key() is None:
+            raise StagewiseError(
+                f"serving.host: {self.host} is not a loopback address and no API key is set; export "
+                f"{self.api_key_env} (serving.api_key_env) or set serving.api_key, or serve on serving.host: 127.0.0.1")
+
     def engine_dtype(self, gpu: bool) -> str:
         """The dtype the engines load weights in (`auto` resolved for this machine)."""
         if self.dtype == "float16" and not gpu:
@@ -82,6 +104,16 @@ class ServeConfig(BaseModel):
         if model_id in self.models:
             return self.models[model_id]
         return ServedModelConfig(min_replicas=self.min_replicas, max_replicas=self.max_replicas)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` binds this machine only (127.0.0.0/8, ::1, localhost); 0.0.0.0 and names are not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it resolves to something reachable from elsewhere, as far as we know
+        return False
 
 
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:

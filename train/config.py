@@ -72,6 +72,18 @@ class TrainStageConfig(BaseModel):
     keep_checkpoints: int = Field(default=2, ge=1)
     max_failures: int = Field(default=2, ge=0)  # worker-group restarts from the last checkpoint
     dpo_beta: float = Field(default=0.1, gt=0)
+    # DPO's reference: "logprobs" computes its log-probs once, in a first pass of the starting policy over the
+    # stage's rows, kept with the checkpoints (open-instruct's way: no second model in memory); "model" keeps a
+    # frozen copy of the starting model, partitioned like the policy under ZeRO-3. The default is what fits.
+    dpo_reference: Literal["logprobs", "model"] = "logprobs"
+    # Under ZeRO-3, load the weights already partitioned (transformers' HfDeepSpeedConfig + deepspeed.zero.Init):
+    # no rank holds the whole model. Off: each rank loads it whole and deepspeed.initialize partitions it.
+    zero3_init: bool = True
+    # Recompute activations in the backward pass (less memory, ~1/3 more compute). None: on for GPU, off on CPU.
+    gradient_checkpointing: bool | None = None
+    # transformers' attention kernel ("sdpa", "eager", "flash_attention_2", ...). None: "sdpa" (on GPU too: flash
+    # attention needs the flash-attn package, which is not a dependency).
+    attn_implementation: str | None = None
     # MFU is the objective's FLOPs per parameter-token (6; DPO 8) * params * tokens/s over this peak. An
     # estimate: the default assumes an A100's dense bf16 (312 TFLOP/s) per GPU worker, and a nominal 0.1 TFLOP/s
     # per CPU worker (one AVX-512 core at fp32).
@@ -96,6 +108,9 @@ class TrainStageConfig(BaseModel):
         if self.packing and not get_objective(self.objective).supports_packing:
             raise ValueError(f"packing is not supported for the {self.objective} objective")
         return self
+
+    def uses_gradient_checkpointing(self) -> bool:
+        return self.use_gpu if self.gradient_checkpointing is None else self.gradient_checkpointing
 
     def resolved_seed(self, study_seed: int) -> int:
         return study_seed if self.seed is None else self.seed

@@ -3,22 +3,20 @@
 
     rows = read_sft(["data/demo/sft.jsonl"])      # -> list[Chat]; bad input raises StagewiseError
 
-Every check happens here, once, on the driver, so a bad row fails before any worker starts, with one line
-naming the file and the row (`<file>: row <n>: <why>`, 1-based: the JSONL line, the Parquet or CSV data row).
-Records (JSONL, Parquet, CSV, hub datasets) come through the one record reader, `stagewise.core.records`;
-plain text (`.txt`, pretrain only: documents separated by blank lines) is read here.
+The row checks (`sft_row`, `dpo_row`, `text_rows`) are the only ones: the driver runs them before any worker
+starts (`train.run.check_stage_inputs`) and the data path again on every row it tokenizes (train/prepare.py),
+so a bad row fails with one line naming the file and the row (`<file>: row <n>: <why>`, 1-based: the JSONL
+line, the Parquet, CSV or dataset row). Rows come in blocks from train/sources.py (files, globs, `datasets`
+folders, hub ids); the `read_*` lists are for small inputs (a tiny model's tokenizer texts, tests).
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from stagewise.core.errors import StagewiseError
-from stagewise.core import records
-from stagewise.core.records import read_records
+from stagewise.train.sources import plan_blocks, read_block, sources_sha256
 
 ROLES = ("system", "user", "assistant")
 
@@ -38,29 +36,14 @@ class Preference:
 
 
 def file_sha256(path: str) -> str:
-    p = Path(path)
-    if not p.exists():
-        if p.suffix:
-            raise StagewiseError(f"{path}: no such file")
-        return "hub:" + path  # a hub dataset id: its name is what we can record
-    return records.file_sha256(p)
+    """A data entry's hash for the lineage: a file's sha256, a glob's or dataset folder's files', or `hub:<id>`."""
+    return sources_sha256(path)
 
 
 def _records(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(where, record) for each row of a JSONL/Parquet/CSV file or hub dataset (`stagewise.core.records`)."""
-    source, rows = read_records(path)
-    for n, rec in rows:
-        yield f"{source}: row {n}", rec
-
-
-def _utf8_lines(p: Path) -> Iterator[str]:
-    """The file's lines; bytes that are not UTF-8 fail with the row they are on."""
-    with p.open("rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            try:
-                yield raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise StagewiseError(f"{p}: line {lineno}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    """(where, record) for each row of a data entry (train/sources.py: files, globs, dataset folders, hub ids)."""
+    for block in plan_blocks([path]):
+        yield from read_block(block)
 
 
 def _column(rec: dict[str, Any], name: str, where: str) -> Any:
@@ -84,15 +67,16 @@ def _messages(value: Any, where: str, field: str) -> list[dict[str, str]]:
     return out
 
 
+def sft_row(where: str, rec: dict[str, Any]) -> Chat:
+    """One chat row (Tulu 3's layout: `messages` of role/content; other columns are ignored)."""
+    messages = _messages(_column(rec, "messages", where), where, "messages")
+    if not any(m["role"] == "assistant" for m in messages):
+        raise StagewiseError(f"{where}: no assistant turn")
+    return Chat(messages, where)
+
+
 def read_sft(paths: list[str]) -> list[Chat]:
-    chats = []
-    for path in paths:
-        for where, rec in _records(path):
-            messages = _messages(_column(rec, "messages", where), where, "messages")
-            if not any(m["role"] == "assistant" for m in messages):
-                raise StagewiseError(f"{where}: no assistant turn")
-            chats.append(Chat(messages, where))
-    return chats
+    return [sft_row(where, rec) for path in paths for where, rec in _records(path)]
 
 
 def _answer(value: Any, where: str, field: str) -> str:
@@ -107,42 +91,37 @@ def _answer(value: Any, where: str, field: str) -> str:
     return msgs[-1]["content"]
 
 
+def dpo_row(where: str, rec: dict[str, Any]) -> Preference:
+    if rec.get("prompt") is not None:
+        prompt = rec["prompt"]
+        prompt = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else _messages(prompt, where, "prompt")
+    elif rec.get("messages") is not None:
+        prompt = _messages(rec["messages"], where, "messages")
+    else:
+        raise StagewiseError(f"{where}: missing column 'prompt' (or 'messages')")
+    if prompt[-1]["role"] == "assistant":
+        raise StagewiseError(f"{where}: the prompt must not end with an assistant turn")
+    chosen = _answer(_column(rec, "chosen", where), where, "chosen")
+    rejected = _answer(_column(rec, "rejected", where), where, "rejected")
+    return Preference(prompt, chosen, rejected, where)
+
+
 def read_dpo(paths: list[str]) -> list[Preference]:
-    pairs = []
-    for path in paths:
-        for where, rec in _records(path):
-            if rec.get("prompt") is not None:
-                prompt = rec["prompt"]
-                prompt = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else _messages(prompt, where, "prompt")
-            elif rec.get("messages") is not None:
-                prompt = _messages(rec["messages"], where, "messages")
-            else:
-                raise StagewiseError(f"{where}: missing column 'prompt' (or 'messages')")
-            if prompt[-1]["role"] == "assistant":
-                raise StagewiseError(f"{where}: the prompt must not end with an assistant turn")
-            chosen = _answer(_column(rec, "chosen", where), where, "chosen")
-            rejected = _answer(_column(rec, "rejected", where), where, "rejected")
-            pairs.append(Preference(prompt, chosen, rejected, where))
-    return pairs
+    return [dpo_row(where, rec) for path in paths for where, rec in _records(path)]
+
+
+def text_rows(where: str, rec: Any) -> list[str]:
+    """A pretraining row's documents: a `.txt` file's (split by blank lines) or a record's `text` column."""
+    if isinstance(rec, str):  # a whole .txt file (train/sources.py reads it as one block)
+        found = [d.strip() for d in rec.split("\n\n") if d.strip()]
+        if not found:
+            raise StagewiseError(f"{where}: empty file (no text)")
+        return found
+    text = _column(rec, "text", where)
+    if not isinstance(text, str):
+        raise StagewiseError(f"{where}: text must be a string")
+    return [text] if text.strip() else []
 
 
 def read_text(paths: list[str]) -> list[str]:
-    docs: list[str] = []
-    for path in paths:
-        p = Path(path)
-        if p.suffix == ".txt":
-            if not p.is_file():
-                raise StagewiseError(f"{path}: no such file")
-            found = [d.strip() for d in "".join(_utf8_lines(p)).split("\n\n") if d.strip()]
-            if not found:
-                raise StagewiseError(f"{path}: empty file (no text)")
-            docs.extend(found)
-        else:
-            for where, rec in _records(path):
-                text = _column(rec, "text", where)
-                if not isinstance(text, str):
-                    raise StagewiseError(f"{where}: text must be a string")
-                if text.strip():
-                    docs.append(text)
-    return docs
-
+    return [d for path in paths for where, rec in _records(path) for d in text_rows(where, rec)]

@@ -1,6 +1,6 @@
-"""Turn checked rows into fixed-width token arrays (an Arrow table Ray Data streams to the workers).
+"""Turn checked rows into token arrays: the helpers each objective's `columns` builds its rows with.
 
-    table, stats = build_examples(stage, tokenizer, paths)
+    cols = fixed_width(seqs, width, pad_id, pack=True)       # train/prepare.py stores them cut to length
 
 Columns (int32, width `max_seq_len`, right-padded): `input_ids`, `labels` (-100 where no loss), `position_ids`
 (restarting at 0 for every packed conversation, which is how transformers keeps attention inside each one),
@@ -8,18 +8,15 @@ plus `length` (real tokens); an objective may hold several sequences per row und
 `chosen_*`, `rejected_*`). Right padding needs no attention mask: under a causal mask real tokens never see the
 pads that follow them. Each objective (train/objectives/) builds its columns with the helpers here.
 
-Over-long samples: an objective skips those longer than `max_seq_len` through `fits`, which counts and reports
-them (`stats["skipped_overlong"]`, also in stagewise.json) -- truncating would cut off the answer that carries
-the loss. Pretrain documents are never skipped: they are cut into `max_seq_len` blocks.
+Over-long samples: an objective skips those longer than `max_seq_len` through `fits` (train/prepare.py), which
+counts and reports them (`stats["skipped_overlong"]`, also in stagewise.json) -- truncating would cut off the
+answer that carries the loss. Pretrain documents are never skipped: they are cut into `max_seq_len` blocks.
 """
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
-
-from stagewise.train.config import TrainStageConfig
 
 IGNORE = -100
 
@@ -96,54 +93,3 @@ def fixed_width(seqs: list[tuple[list[int], list[int]]], width: int, pad_id: int
         position_ids[r, at:] = np.arange(width - at) if pack else np.arange(at, width)
         length[r] = at
     return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids, "length": length}
-
-
-def build_examples(stage: TrainStageConfig, tokenizer, paths: list[str]) -> tuple[Any, dict[str, Any]]:
-    """The stage's examples as a pyarrow Table (tensor columns), and counts for the stage summary."""
-    import pyarrow as pa
-    from ray.data.extensions import ArrowTensorArray
-
-    from stagewise.train.objectives import get_objective
-
-    width = stage.max_seq_len
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    stats: dict[str, Any] = {"skipped_overlong": 0, "skipped_examples": []}
-
-    def fits(n: int, where: str) -> bool:
-        if n <= width:
-            return True
-        stats["skipped_overlong"] += 1
-        if len(stats["skipped_examples"]) < 5:
-            stats["skipped_examples"].append(f"{where}: {n} tokens > max_seq_len {width}")
-        return False
-
-    objective = get_objective(stage.objective)
-    samples = objective.read(paths)
-    stats["samples"] = len(samples)
-    cols = objective.columns(samples, tokenizer, stage, pad_id, fits)
-    rows = len(next(v for k, v in cols.items() if k.endswith("length")))
-    if rows == 0:
-        raise_no_rows(stage, stats)
-    stats["rows"] = rows
-    stats["tokens"] = int(sum(v.sum() for k, v in cols.items() if k.endswith("length")))
-    table = pa.table({k: ArrowTensorArray.from_numpy(v) if v.ndim > 1 else pa.array(v) for k, v in cols.items()})
-    return table, stats
-
-
-def raise_no_rows(stage: TrainStageConfig, stats: dict[str, Any]) -> None:
-    from stagewise.core.errors import StagewiseError
-
-    first = stats["skipped_examples"][0] if stats["skipped_examples"] else "no samples"
-    raise StagewiseError(
-        f"training.{stage.name}.data: every sample is longer than max_seq_len {stage.max_seq_len} ({first})"
-    )
-
-
-def epoch_order(num_rows: int, rows_needed: int, seed: int) -> np.ndarray:
-    """Row indices for the whole run: a fresh seeded permutation per epoch, concatenated, cut to length.
-
-    Laying out the run's order up front is what makes resume exact: step k always reads the same rows.
-    """
-    rng = np.random.default_rng(seed)
-    epochs = -(-rows_needed // num_rows)
-    return np.concatenate([rng.permutation(num_rows) for _ in range(epochs)])[:rows_needed]

@@ -170,14 +170,14 @@ def summary(lineage: dict[str, Any]) -> str:
 
 
 def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainStageConfig], fingerprint: str):
-    import ray.data
-    from ray.data import ExecutionOptions
-    from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
     from transformers import AutoTokenizer
 
     from stagewise.cluster.env import training_worker_env
-    from stagewise.train.examples import build_examples, epoch_order
+    from stagewise.train.prepare import prepare_stage
+    from stagewise.train.sources import plan_blocks
+    from stagewise.train.stream import run_windows
     from stagewise.train.worker import train_loop
 
     first = chain[0]
@@ -188,23 +188,29 @@ def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainSta
 
     # Every stage of a chain starts from the previous one's export, which carries this same tokenizer.
     tokenizer = AutoTokenizer.from_pretrained(init_path)
-    ray.data.DataContext.get_current().enable_progress_bars = False  # the trainer's own bar says it all
-    datasets, stage_cfgs, all_stats = {}, [], []
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    stage_cfgs, all_stats = [], []
     for i, stage in enumerate(chain):
         seed = stage.resolved_seed(ctx.seed)
-        table, stats = build_examples(stage, tokenizer, stage.data)
+        # Rows -> checked, tokenized, packed Parquet blocks (in parallel on the cluster; kept for a resume), then
+        # the run's order over them; workers stream their own rows of it (train/stream.py).
+        prepared = prepare_stage(stage, tokenizer, str(init_path), plan_blocks(stage.data),
+                                 _data_dir(storage, run_name) / f"stage{i}")
+        stats = prepared.stats
         rows_per_step = stage.micro_batch_size * stage.grad_accum * stage.num_workers
-        total = stage.max_steps or max(1, int(stage.epochs * table.num_rows) // rows_per_step)
-        order = epoch_order(table.num_rows, total * rows_per_step, seed)
-        datasets[f"stage{i}"] = ray.data.from_arrow(table.take(order))
+        total = stage.max_steps or max(1, int(stage.epochs * stats["rows"]) // rows_per_step)
+        windows = run_windows(prepared.files, prepared.rows, total * rows_per_step, seed)
         stats["steps"] = total
         all_stats.append(stats)
         if stats["skipped_overlong"]:
             log.warning("train %s: skipped %d over-long samples (first: %s)", stage.name, stats["skipped_overlong"],
                         stats["skipped_examples"][0])
         stage_cfgs.append({"stage": stage.model_dump(mode="json"), "total_steps": total, "seed": seed,
-                           "dataset": f"stage{i}", "run_name": f"{ctx.study}-{stage.name}",
-                           "wandb_id": f"{ctx.study}-{stage.name}-{fingerprint[:8]}"})
+                           "windows": windows, "pad_id": pad_id, "run_name": f"{ctx.study}-{stage.name}",
+                           "wandb_id": f"{ctx.study}-{stage.name}-{fingerprint[:8]}",
+                           # W&B groups the run by study and tags it by family and stage (core.wandb_run.start_run)
+                           "study": ctx.study, "family": ctx.models[stage.output].family,
+                           "model_stage": ctx.models[stage.output].stage})
 
     cfg = {"stages": stage_cfgs, "init_path": str(init_path), "wandb": ctx.wandb.model_dump(),
            "wandb_dir": str(ctx.output_dir.resolve())}
@@ -223,9 +229,6 @@ def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainSta
             checkpoint_config=CheckpointConfig(
                 num_to_keep=max(s.keep_checkpoints for s in chain) + len(chain) - 1,
                 checkpoint_score_attribute="keep_priority", checkpoint_score_order="max")),
-        datasets=datasets,
-        # Not split: every worker reads the global batches in order and keeps its slice (see train/worker.py).
-        dataset_config=DataConfig(datasets_to_split=[], execution_options=ExecutionOptions(preserve_order=True)),
     )
     result = trainer.fit()
     if result.error:
@@ -233,10 +236,24 @@ def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainSta
     return result, all_stats, init_path
 
 
+# Up to this many rows the driver checks every row before anything starts (seconds); above it, the first block of
+# each source (a wrong layout fails at once) and the data path checks the rest as it tokenizes, in parallel.
+DRIVER_CHECK_ROWS = 200_000
+
+
 def check_stage_inputs(stage: TrainStageConfig) -> None:
-    """Fail on what a stage cannot run with (fp16 on CPU, bad data rows) before any cluster or worker starts."""
+    """Fail on what a stage cannot run with (fp16 on CPU, bad data rows) before any cluster or worker starts.
+    Streams blocks: the driver never holds the data."""
+    from stagewise.train.sources import plan_blocks, read_block
+
     _check_device(stage)
-    get_objective(stage.objective).read(stage.data)
+    objective = get_objective(stage.objective)
+    blocks = plan_blocks(stage.data)
+    if sum(b.stop - b.start for b in blocks) > DRIVER_CHECK_ROWS:
+        blocks = list({b.source: b for b in reversed(blocks)}.values())[::-1]  # each source's first block
+    for block in blocks:
+        for where, rec in read_block(block):
+            objective.samples(where, rec)
 
 
 def _check_device(stage: TrainStageConfig) -> None:
@@ -282,8 +299,14 @@ def _forget_stale_run(storage: Path, run_name: str, fingerprint: str) -> None:
     if marker.exists() and marker.read_text().strip() != fingerprint:
         log.warning("train %s: config or data changed since the last run; starting over", run_name)
         shutil.rmtree(storage / run_name, ignore_errors=True)
+        shutil.rmtree(_data_dir(storage, run_name), ignore_errors=True)
     storage.mkdir(parents=True, exist_ok=True)
     marker.write_text(fingerprint + "\n")
+
+
+def _data_dir(storage: Path, run_name: str) -> Path:
+    """The run's prepared (tokenized, packed) blocks: beside Ray Train's run folder, on the same shared storage."""
+    return storage / f"{run_name}-data"
 
 
 def _read_lineage(out: Path) -> dict[str, Any] | None:

@@ -3,9 +3,9 @@
 Started by `train.run.run_stages` (`stagewise train configs/demo.yaml`), never directly. One run trains a chain
 of stages (e.g. pretrain -> sft -> dpo) in order on the same worker group: at a stage's end every rank keeps
 its exported weights and builds the next stage's model and DeepSpeed engine from them, so the chain pays for
-worker start-up and imports once. Every worker streams the same global batches from Ray Data in the driver's
-fixed order and keeps its rank's slice, so step k reads the same rows on every run: that is what lets a
-resumed run continue the uninterrupted loss curve.
+worker start-up and imports once. Each worker streams only its own rows of the run's seeded order from Ray
+Data (train/stream.py), so step k reads the same rows on every run: that is what lets a resumed run continue
+the uninterrupted loss curve.
 
 Each checkpoint records where in the chain it is (`position.json`: stage index, step, final or not); a stage's
 final checkpoint carries its HF export (`hf/`), which is how a run resumed inside stage i finds the weights
@@ -64,28 +64,14 @@ def lr_multiplier(step: int, warmup: int, total: int, min_ratio: float) -> float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _batches(stage: TrainStageConfig, dataset: str, rank: int, world: int, skip: int, device):
-    """This rank's micro-batches, in the run's global order, trimmed to the longest row they hold."""
-    import ray.train
+def _batches(run_cfg: dict[str, Any], stage: TrainStageConfig, rank: int, world: int, skip: int, device):
+    """This rank's micro-batches from micro-step `skip` on, padded to the longest row they hold: its own rows
+    of the run's order, streamed by Ray Data (train/stream.py)."""
+    from stagewise.train.stream import rank_batches
 
     mb = stage.micro_batch_size
-    shard = ray.train.get_dataset_shard(dataset)
-    it = shard.iter_batches(batch_size=mb * world, batch_format="numpy", drop_last=True, prefetch_batches=4)
-    for i, batch in enumerate(it):
-        if i < skip:
-            continue
-        mine = {k: v[rank * mb : (rank + 1) * mb] for k, v in batch.items()}
-        yield _to_torch(mine, device)
-
-
-def _to_torch(batch: dict[str, np.ndarray], device) -> dict[str, torch.Tensor]:
-    groups = [k.removesuffix("length") for k in batch if k.endswith("length")]  # "" or "chosen_", "rejected_"
-    width = max(1, max(int(batch[g + "length"].max()) for g in groups))
-    out = {}
-    for k, v in batch.items():
-        # A copy: Ray Data's batches are read-only views of the object store, which torch.from_numpy warns about.
-        out[k] = torch.tensor(v[:, :width] if v.ndim == 2 else v, dtype=torch.long, device=device)
-    return out
+    for batch in rank_batches(run_cfg["windows"], rank, world, mb, skip * mb * world, run_cfg["pad_id"]):
+        yield {k: torch.from_numpy(v).to(device) for k, v in batch.items()}  # fresh arrays: no copy needed
 
 
 @dataclass
@@ -99,32 +85,111 @@ class Weights:
 
 
 def _export_hf(engine, tokenizer, out: Path, rank: int, zero_stage: int, keep: bool = False) -> Weights | None:
-    """Rank 0 writes the full weights as a HF dir; under ZeRO-3 every rank must join the gather. With `keep`,
-    every rank also returns them (transformers' save_pretrained writes on rank 0 only, and ranks on other
-    nodes could not read that directory anyway)."""
-    import deepspeed
-
+    """Rank 0 writes the full weights as a HF dir. Under ZeRO-3 every rank joins each parameter's gather, one
+    parameter at a time, and only rank 0 keeps a copy: no other rank ever holds the whole model. With `keep`,
+    every rank also returns them (the next stage of a chain starts from them; transformers' save_pretrained
+    writes on rank 0 only, and ranks on other nodes could not read that directory anyway)."""
     module = engine.module.lm  # the HF model inside TokenNLL
-    params = list(module.parameters()) if zero_stage == 3 else []
-    with deepspeed.zero.GatheredParameters(params, modifier_rank=None, enabled=zero_stage == 3):
-        state = None
-        if rank == 0 or keep:
-            state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-        if rank == 0:
-            module.save_pretrained(out, state_dict=state, safe_serialization=True)
-            tokenizer.save_pretrained(out)
+    state = _gathered_state(module, zero_stage, rank == 0 or keep)
+    if rank == 0:
+        module.save_pretrained(out, state_dict=state, safe_serialization=True)
+        tokenizer.save_pretrained(out)
     return Weights(type(module), module.config, state, tokenizer) if keep else None
 
 
-def _load_model(init: "str | Path | Weights", dtype: torch.dtype):
+def _gathered_state(module, zero_stage: int, wanted: bool) -> dict[str, torch.Tensor] | None:
+    """The module's full state dict (fp32 copies on CPU) where `wanted`, else None."""
+    if zero_stage != 3:
+        return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()} if wanted else None
+    import deepspeed
+
+    names: dict[int, list[str]] = {}
+    for name, p in module.named_parameters(remove_duplicate=False):  # tied weights: one tensor, both names
+        names.setdefault(id(p), []).append(name)
+    state: dict[str, torch.Tensor] = {}
+    for p in {id(p): p for _, p in module.named_parameters(remove_duplicate=False)}.values():
+        with deepspeed.zero.GatheredParameters([p], modifier_rank=None):
+            if wanted:
+                copy = p.detach().cpu().clone()
+                state |= {n: copy for n in names[id(p)]}
+    if not wanted:
+        return None
+    # Buffers (not partitioned) complete it: those the state dict keeps, e.g. none for Llama's rotary cache.
+    return state | {k: v.detach().cpu().clone() for k, v in module.state_dict().items() if k not in state}
+
+
+def _load_model(init: "str | Path | Weights", dtype: torch.dtype, stage: TrainStageConfig,
+                zero3_config: dict[str, Any] | None = None):
+    """The HF model at `init`; with a ZeRO-3 DeepSpeed config, loaded partitioned across the ranks.
+
+    transformers 5 partitions while loading when a `HfDeepSpeedConfig` of a ZeRO-3 config is alive (it keeps a
+    weakref: from_pretrained then builds the model under `deepspeed.zero.Init` and loads each rank's shards);
+    wrapping from_pretrained in `zero.Init` ourselves fails on transformers 5. Every rank must load together.
+    """
     from transformers import AutoModelForCausalLM
 
+    kwargs: dict[str, Any] = {"dtype": dtype, "attn_implementation": stage.attn_implementation or "sdpa"}
     if isinstance(init, Weights):
         # from_pretrained takes state_dict tensors as the parameters themselves: copy, or the DPO policy and
         # its frozen reference would share (and both move with) the same storage.
         state = {k: v.clone() for k, v in init.state.items()}
-        return init.cls.from_pretrained(None, config=init.config, state_dict=state, dtype=dtype)
-    return AutoModelForCausalLM.from_pretrained(init, dtype=dtype)
+        return init.cls.from_pretrained(None, config=init.config, state_dict=state, **kwargs)
+    if zero3_config is None:
+        return AutoModelForCausalLM.from_pretrained(init, **kwargs)
+    from transformers.integrations import HfDeepSpeedConfig
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    alive = HfDeepSpeedConfig(zero3_config)
+    try:
+        return AutoModelForCausalLM.from_pretrained(init, **kwargs)
+    finally:
+        del alive
+        unset_hf_deepspeed_config()  # later plain loads (a probe, the next stage's) must not partition
+
+
+def _probe_head(model) -> bool:
+    """`plain_output_head` for a partitioned model: asked of a one-layer, small-vocabulary model of the same class
+    and config (whole, random init), since what it checks -- nothing between the head and the loss -- is the
+    class's forward, not its size. Costs one layer's weights in fp32, freed before training."""
+    import copy
+
+    config = copy.deepcopy(model.config)
+    config.num_hidden_layers = 1
+    if isinstance(getattr(config, "layer_types", None), list):
+        config.layer_types = config.layer_types[:1]
+    config.vocab_size = min(config.vocab_size, 256)
+    for token in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        if isinstance(getattr(config, token, None), int) and getattr(config, token) >= config.vocab_size:
+            setattr(config, token, None)
+    answer = plain_output_head(type(model)(config))
+    gc.collect()
+    return answer
+
+
+def _inference_config(stage: TrainStageConfig, world: int) -> dict[str, Any]:
+    """A frozen ZeRO-3 model's DeepSpeed config: partitioned parameters, no optimizer."""
+    return {"train_micro_batch_size_per_gpu": stage.micro_batch_size, "train_batch_size": stage.micro_batch_size * world,
+            "zero_optimization": {"stage": 3}, "bf16": {"enabled": stage.precision == "bf16"},
+            "fp16": {"enabled": stage.precision == "fp16"}, "steps_per_print": 1 << 30}
+
+
+def _reference_logps(engine, objective, batches, micro_steps: int) -> np.ndarray:
+    """The starting policy's answer log-probs for each of this rank's micro-batches of the stage, before its
+    first step: the DPO reference, computed once (no second model; under ZeRO-3 the forward gathers as usual)."""
+    out = []
+    engine.eval()
+    with torch.no_grad():
+        for _ in range(micro_steps):
+            chosen, rejected = objective.reference_logps(engine, next(batches))
+            out.append(torch.stack([chosen, rejected]).float().cpu().numpy())
+    engine.train()
+    return np.stack(out)
+
+
+def _stored_ref_logps(checkpoint, rank: int) -> np.ndarray | None:
+    with checkpoint.as_directory() as d:
+        path = Path(d) / f"ref_logps-rank{rank}.npy"
+        return np.load(path) if path.exists() else None
 
 
 def _peak_rss_mb() -> float:
@@ -137,7 +202,8 @@ def _wandb(cfg: dict[str, Any], run_cfg: dict[str, Any], stage: TrainStageConfig
     from stagewise.core.wandb_run import WandbSettings, start_run
 
     return start_run(WandbSettings(**cfg["wandb"]), cfg["wandb_dir"], name=run_cfg["run_name"], job_type="train",
-                     id=run_cfg["wandb_id"], resume="allow", config=stage.model_dump(mode="json"))
+                     id=run_cfg["wandb_id"], resume="allow", config=stage.model_dump(mode="json"),
+                     study=run_cfg.get("study"), family=run_cfg.get("family"), stage=run_cfg.get("model_stage"))
 
 
 def _progress(total: int, initial: int, name: str):
@@ -231,24 +297,37 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
     np.random.seed(run_cfg["seed"])
 
     total = run_cfg["total_steps"]
-    # Load normally and let deepspeed.initialize partition: zero.Init + from_pretrained breaks on transformers 5.
-    model = _load_model(init, torch.float32)
+    ds_config = deepspeed_config(stage, world)
+    # Under ZeRO-3 a HF dir loads partitioned (no rank holds the whole model); a chain's kept weights, ZeRO-2 and
+    # `zero3_init: false` load whole and deepspeed.initialize partitions what its stage partitions.
+    sharded = stage.zero_stage == 3 and stage.zero3_init and not isinstance(init, Weights)
+    if sharded:
+        deepspeed.init_distributed()  # zero.Init reads the world size from deepspeed.comm: wrap Ray's group now
+    model = _load_model(init, torch.float32, stage, ds_config if sharded else None)
+    if stage.uses_gradient_checkpointing():
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     tokenizer = init.tokenizer if isinstance(init, Weights) else AutoTokenizer.from_pretrained(init)
-    loss_only_head = plain_output_head(model)  # on the plain fp32 model, before DeepSpeed wraps it
+    # Decided on the plain fp32 model before DeepSpeed wraps it; a partitioned one has no weights to probe.
+    loss_only_head = _probe_head(model) if sharded else plain_output_head(model)
     ref = None
-    if objective.needs_reference:  # frozen reference: a full copy per rank (not sharded, even under ZeRO-3)
+    if objective.needs_reference and stage.dpo_reference == "model":  # a frozen copy, partitioned like the policy
         dtype = torch.bfloat16 if stage.precision == "bf16" else torch.float32
-        ref = TokenNLL(_load_model(init, dtype), loss_only_head).to(device).eval().requires_grad_(False)
+        ref = _load_model(init, dtype, stage, ds_config if sharded else None)
+        ref = TokenNLL(ref, loss_only_head).eval().requires_grad_(False)
+        if stage.zero_stage == 3:
+            ref, _, _, _ = deepspeed.initialize(model=ref, config=_inference_config(stage, world))
+        else:
+            ref = ref.to(device)
     if isinstance(init, Weights):
         init.state.clear()  # the model (and reference) hold their own copies now; free the kept ones
-    n_params = sum(p.numel() for p in model.parameters())
+    n_params = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())  # ds_numel: a partitioned one
 
     def schedule(optimizer):
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: lr_multiplier(s, stage.warmup_steps, total, stage.min_lr_ratio))
 
     engine, _, _, _ = deepspeed.initialize(model=TokenNLL(model, loss_only_head), model_parameters=model.parameters(),
-                                           config=deepspeed_config(stage, world), lr_scheduler=schedule)
+                                           config=ds_config, lr_scheduler=schedule)
 
     start, history = 0, {"loss": [], **{c: [] for c in objective.curves}}
     tokens_before, wall_before = 0, 0.0
@@ -258,9 +337,15 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
         start, history = client["step"], client["history"]
         tokens_before, wall_before = client["tokens"], client["wall_s"]
 
+    ref_logps = None  # [micro-steps, 2, micro_batch]: the reference's chosen and rejected log-probs, in run order
+    if objective.needs_reference and stage.dpo_reference == "logprobs":
+        ref_logps = _stored_ref_logps(checkpoint, rank) if checkpoint else None
+        if ref_logps is None:  # a first pass of the starting policy (= the reference) over this rank's rows
+            ref_logps = _reference_logps(engine, objective, _batches(run_cfg, stage, rank, world, 0, device),
+                                         total * stage.grad_accum)
     run = _wandb(cfg, run_cfg, stage) if rank == 0 else None
     bar = _progress(total, start, run_cfg["run_name"]) if rank == 0 else None
-    batches = _batches(stage, run_cfg["dataset"], rank, world, start * stage.grad_accum, device)
+    batches = _batches(run_cfg, stage, rank, world, start * stage.grad_accum, device)
     peak = stage.peak_tflops() * 1e12 * world
     step_times: list[float] = []
     tokens_run, t_run = 0, time.perf_counter()
@@ -275,6 +360,8 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
             client = {"step": step, "history": history, "tokens": tokens_before + tokens_run,
                       "wall_s": wall_before + time.perf_counter() - t_run}
             engine.save_checkpoint(os.path.join(d, "ds"), tag="state", client_state=client)
+            if ref_logps is not None:  # each rank's own file: Ray Train merges the ranks' folders
+                np.save(Path(d) / f"ref_logps-rank{rank}.npy", ref_logps)
             if final:
                 kept = _export_hf(engine, tokenizer, Path(d) / "hf", rank, stage.zero_stage, keep=keep)
                 wall = time.perf_counter() - t_run
@@ -294,8 +381,11 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
         lr = engine.get_lr()[0]
         # loss, real tokens, the objective's curves: summed over micro-steps, then ranks
         loss_sum = torch.zeros(2 + len(objective.curves))
-        for _ in range(stage.grad_accum):
+        for micro in range(step * stage.grad_accum, (step + 1) * stage.grad_accum):
             batch = next(batches)
+            if ref_logps is not None:
+                batch |= {"ref_chosen_logps": torch.from_numpy(ref_logps[micro, 0]).to(device),
+                          "ref_rejected_logps": torch.from_numpy(ref_logps[micro, 1]).to(device)}
             loss, stats = objective.loss(engine, ref, batch, stage)
             engine.backward(loss)
             engine.step()

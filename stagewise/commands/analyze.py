@@ -50,7 +50,14 @@ def analyze_command(
         equivalent = sum(r["equivalent"] for r in mine)
         different = sum(r["p_holm"] < alpha for r in mine if r["p_holm"] == r["p_holm"])
         typer.echo(f"{a} -> {b}: equivalent on {equivalent}/{len(mine)} metrics, different on {different}")
-    for p in (outputs.summary_csv, outputs.comparisons_csv, outputs.figure_png, outputs.report_md, outputs.report_html):
+    pooled = outputs.headline_pooled.to_pylist() if outputs.headline_pooled is not None else []
+    if pooled and outputs.config.headline:
+        a, b = outputs.config.headline
+        different = sum(r["p_holm"] < alpha for r in pooled if r["p_holm"] == r["p_holm"])
+        typer.echo(f"headline {a} -> {b}, pooled across families ({pooled[0]['families']}): equivalent on "
+                   f"{sum(r['equivalent'] for r in pooled)}/{len(pooled)} metrics, different on {different}")
+    for p in (outputs.summary_csv, outputs.comparisons_csv, outputs.headline_csv, outputs.figure_png, outputs.report_md,
+              outputs.report_html):
         typer.echo(f"wrote {p}")
     if outputs.wandb is not None:
         where = outputs.wandb.report_url or outputs.wandb.report_spec

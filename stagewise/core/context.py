@@ -23,6 +23,7 @@ class ModelRef:
     stage: str  # base | sft | production | judge | ...: what the analysis groups by
     role: str = "policy"  # policy | judge | writer
     trained: bool = False  # produced by one of the study's training stages (else given as a source)
+    family: str | None = None  # its model family (`families:` in the study config); None: no family
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,25 @@ class WandbSettings(BaseModel):
     entity: str | None = None
 
 
-def start_run(settings: WandbSettings, run_dir: str | Path, *, name: str, job_type: str, **init_kwargs: Any):
+def run_tags(family: str | None = None, stage: str | None = None, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """A run's W&B tags, `family:<name>` and `stage:<name>`, so the comparison views filter and group by both."""
+    tags = [f"family:{family}"] if family else []
+    tags += [f"stage:{stage}"] if stage else []
+    return tags + list(extra)
+
+
+def start_run(settings: WandbSettings, run_dir: str | Path, *, name: str, job_type: str, study: str | None = None,
+              family: str | None = None, stage: str | None = None, **init_kwargs: Any):
     """A W&B run under `<run_dir>/wandb/`, or None when W&B is disabled. `init_kwargs` go to `wandb.init`
-    (config, group, tags, id, resume, reinit)."""
+    (config, group, tags, id, resume, reinit). `study` groups the run (W&B group = study name); `family` and
+    `stage` tag it (`run_tags`) and go into its config, so runs filter and group by both."""
     if settings.mode == "disabled":
         return None
+    if study is not None:
+        init_kwargs.setdefault("group", study)
+    if family or stage:
+        init_kwargs["tags"] = list(dict.fromkeys(run_tags(family, stage, init_kwargs.get("tags") or ())))
+        init_kwargs["config"] = {**(init_kwargs.get("config") or {}), "family": family, "stage": stage}
     import wandb
 
     Path(run_dir).mkdir(parents=True, exist_ok=True)

@@ -124,6 +124,32 @@ def test_cli_on_a_study_dir_reads_its_study_yaml(small_store, capsys):
     (study_dir / "study.yaml").write_text(dump_study(study))
     assert main(["analyze", str(study_dir), "analysis.equivalence_margin=0.05"]) == 0
     comparisons = pacsv.read_csv(study_dir / "report" / "comparisons.csv").to_pylist()
-    assert {(c["model_a"], c["model_b"]) for c in comparisons} == {("base", "prod")}
+    # The configured pair, and the headline's (analysis.headline: sft -> production), a comparison of its own.
+    assert {(c["model_a"], c["model_b"]) for c in comparisons} == {("base", "prod"), ("sft", "prod")}
     assert {c["margin"] for c in comparisons} == {0.05}
     assert "base -> prod" in capsys.readouterr().out
+
+
+def test_wandb_runs_are_grouped_by_study_and_tagged_by_family_and_stage(tmp_path, monkeypatch):
+    from stagewise.core.wandb_run import WandbSettings, start_run
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    run = start_run(WandbSettings(mode="offline"), tmp_path, name="m", job_type="analysis", study="fam",
+                    family="olmo", stage="sft", reinit="create_new", tags=["extra"])
+    try:
+        assert run.group == "fam" and set(run.tags) == {"family:olmo", "stage:sft", "extra"}
+        assert (run.config["family"], run.config["stage"]) == ("olmo", "sft")
+    finally:
+        run.finish()
+    store = tmp_path / "results"
+    write_synthetic_store(store, {"a-sft": "sft", "a-prod": "production", "b-sft": "sft", "b-prod": "production"},
+                          items=20, seed=2)
+    families = {"a-sft": "a", "a-prod": "a", "b-sft": "b", "b-prod": "b"}
+    out = analyze_store(store, tmp_path / "report", AnalysisConfig(bootstrap_resamples=200, wandb_sample_rows=5),
+                        study_name="fam", families=families, wandb_dir=tmp_path,
+                        wandb_settings=WandbSettings(mode="offline"))
+    assert out.wandb is not None and set(out.wandb.run_dirs) == set(families), out.notes
+    assert out.wandb.group == "fam"
+    assert '"name": "family.value"' in out.wandb.report_spec.read_text()  # a report section grouped by family
+    for model, tags in out.wandb.run_tags.items():
+        assert set(tags) == {f"family:{families[model]}", f"stage:{model.split('-')[1].replace('prod', 'production')}"}

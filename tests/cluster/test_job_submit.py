@@ -82,7 +82,7 @@ def _stop_cluster(temp_dir: str) -> None:
     psutil.wait_procs(alive, timeout=10)
 
 
-def _start_head(env: dict[str, str]) -> tuple[str, str]:
+def _start_head(env: dict[str, str], num_cpus: int = 8) -> tuple[str, str]:
     """`ray start --head` in a temp dir of its own; (temp dir, dashboard address). Raises on failure."""
     # Short root: Ray's unix sockets live under it and a socket path may not exceed 107 bytes.
     temp_dir = tempfile.mkdtemp(prefix="swjob", dir="/tmp")
@@ -95,7 +95,7 @@ def _start_head(env: dict[str, str]) -> tuple[str, str]:
         "--runtime-env-agent-port": free_port(), "--metrics-export-port": free_port(),
     }
     cmd = [RAY, "start", "--head", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-           "--include-dashboard=true", "--num-cpus=8", f"--temp-dir={temp_dir}", "--disable-usage-stats",
+           "--include-dashboard=true", f"--num-cpus={num_cpus}", f"--temp-dir={temp_dir}", "--disable-usage-stats",
            *(f"{k}={v}" for k, v in ports.items())]
     try:
         subprocess.run(cmd, env=env, check=True, timeout=300, capture_output=True, text=True)
@@ -109,6 +109,16 @@ def _start_head(env: dict[str, str]) -> tuple[str, str]:
 @pytest.fixture
 def local_head():
     """A Ray head node of our own; yields its dashboard (job API) address and the clients' environment."""
+    yield from _head(num_cpus=8)
+
+
+@pytest.fixture
+def small_head():
+    """The head a new user started with `--num-cpus=4` (issue 24's report) instead of jobs.md's 8."""
+    yield from _head(num_cpus=4)
+
+
+def _head(num_cpus: int):
     from stagewise.cluster.env import cpu_runtime_env
 
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -123,7 +133,7 @@ def local_head():
     errors = []
     for _ in range(3):
         try:
-            temp_dir, address = _start_head(env)
+            temp_dir, address = _start_head(env, num_cpus)
             break
         except subprocess.CalledProcessError as e:
             errors.append(e.stderr[-1500:])
@@ -137,6 +147,16 @@ def local_head():
         _stop_cluster(temp_dir)
     assert not _cluster_processes(temp_dir), "the cluster we started left processes behind"
     shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _submit(address: str, env: dict[str, str], args: list[str]) -> str:
+    submission_id = f"stagewise-test-{os.getpid()}-{int(time.time())}"
+    submit = [RAY, "job", "submit", "--address", address, "--working-dir", ".",
+              "--runtime-env", "cluster/runtime_env.yaml", "--submission-id", submission_id, "--no-wait", "--",
+              *args]  # `ray job submit` shell-quotes each argument itself
+    done = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return submission_id
 
 
 def _job_info(address: str, submission_id: str, env: dict[str, str]) -> dict:
@@ -158,13 +178,8 @@ def _job_info(address: str, submission_id: str, env: dict[str, str]) -> dict:
 def test_ray_job_submit_runs_a_study(local_head, tmp_path):
     address, env = local_head
     out = tmp_path / "study"
-    submission_id = f"stagewise-test-{os.getpid()}-{int(time.time())}"
-    submit = [RAY, "job", "submit", "--address", address, "--working-dir", ".",
-              "--runtime-env", "cluster/runtime_env.yaml", "--submission-id", submission_id, "--no-wait", "--",
-              "stagewise", "run", "configs/demo.yaml", f"output_dir={out}", *TINY_STUDY,
-              "--until", "train"]  # `ray job submit` shell-quotes each argument itself
-    done = subprocess.run(submit, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    submission_id = _submit(address, env, ["stagewise", "run", "configs/demo.yaml", f"output_dir={out}", *TINY_STUDY,
+                                           "--until", "train"])
 
     deadline = time.monotonic() + 1000
     info = _job_info(address, submission_id, env)
@@ -183,3 +198,54 @@ def test_ray_job_submit_runs_a_study(local_head, tmp_path):
     # The job ran the uploaded checkout (Ray's working_dir) with the shipped runtime env, not the repo in place.
     assert info["runtime_env"]["working_dir"].startswith("gcs://")
     assert ".venv/" in info["runtime_env"]["excludes"]
+
+
+# The demo's three models, stages and benchmarks, with a few steps each: issue 24's path is everything after
+# training (three engines, then evaluation) on a small head, not the training itself.
+SHORT_DEMO = [
+    "training.pretrain.max_steps=4", "training.sft.max_steps=4", "training.dpo.max_steps=2",
+    "training.pretrain.checkpoint_every=100", "training.sft.checkpoint_every=100", "training.dpo.checkpoint_every=100",
+    "evaluation.benchmarks=[{name: xstest, autoraters: [refusal-rules], limit: 8},"
+    " {name: harmbench, autoraters: [refusal-rules], limit: 8}]",
+    "wandb.mode=disabled",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2400)
+def test_the_whole_demo_runs_as_a_job_on_a_4_cpu_head(small_head, tmp_path):
+    """Issue 24: on `ray start --num-cpus=4` the demo trained, started its three engines, then waited at
+    `== eval` forever (Serve's router held the last free CPU, the eval actors got none). Now it runs to its report,
+    or fails in seconds naming the shortfall; it never sits waiting."""
+    address, env = small_head
+    out = tmp_path / "study"
+    submission_id = _submit(address, env, ["stagewise", "run", "configs/demo.yaml", f"output_dir={out}", *SHORT_DEMO])
+    deadline = time.monotonic() + 2000
+    info = _job_info(address, submission_id, env)
+    while info["status"] not in {"SUCCEEDED", "FAILED", "STOPPED"} and time.monotonic() < deadline:
+        time.sleep(10)
+        info = _job_info(address, submission_id, env)
+    assert info["status"] == "SUCCEEDED", f"job {info['status']}:\n{info['logs']}"
+    assert (out / "report" / "summary.csv").is_file()
+    timings = json.loads((out / "report" / "timings.json").read_text())
+    assert {"train", "serve:start", "eval", "analyze"} <= set(timings), timings
+    assert any((out / "results" / "grades").rglob("*.parquet")), "evaluation stored no graded rows"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_study_that_cannot_be_placed_fails_in_seconds(small_head, tmp_path):
+    """Three engines of 1.5 CPUs cannot sit beside evaluation on 4 CPUs: refused before any training, one line."""
+    address, env = small_head
+    start = time.monotonic()
+    submission_id = _submit(address, env, ["stagewise", "run", "configs/demo.yaml", f"output_dir={tmp_path / 's'}",
+                                           "serving.cpus_per_replica=1.5", "wandb.mode=disabled"])
+    info = _job_info(address, submission_id, env)
+    while info["status"] not in {"SUCCEEDED", "FAILED", "STOPPED"} and time.monotonic() - start < 300:
+        time.sleep(3)
+        info = _job_info(address, submission_id, env)
+    assert info["status"] == "FAILED", info["logs"]
+    assert ("error: cluster: serving + evaluation needs 5.25 CPU (serving.base: 1 engine replica x {1.5 CPU}; "
+            in info["logs"]), info["logs"]
+    assert "but 4 CPU is free on 1 node(s); no autoscaler adds nodes" in info["logs"]
+    assert "== train" not in info["logs"]

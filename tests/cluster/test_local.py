@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +10,7 @@ from stagewise.cluster.local import embedded_num_cpus, init_kwargs, ray_cluster
 def test_embedded_cluster_is_oversubscribed_and_loopback(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     kw = init_kwargs(ClusterConfig())
+    assert kw["address"] == "local"  # never whatever Ray's address file names
     assert kw["num_cpus"] >= 8 and kw["num_cpus"] >= 2 * (os.cpu_count() or 1)
     assert kw["dashboard_host"] == "127.0.0.1"
     assert embedded_num_cpus(ClusterConfig(num_cpus=3)) == 3
@@ -31,11 +33,13 @@ def test_embedded_cluster_starts_runs_and_stops(monkeypatch):
 
         @ray.remote(num_cpus=0.5)
         def square(x):
-            return x * x, os.environ.get("VLLM_CPU_KVCACHE_SPACE")
+            return x * x, os.environ.get("VLLM_CPU_KVCACHE_SPACE"), os.environ.get("RAY_ADDRESS")
 
         results = ray.get([square.remote(i) for i in range(4)])
         assert [r[0] for r in results] == [0, 1, 4, 9]
         assert all(r[1] for r in results), "workers get the CPU runtime env"
+        # Ray code in workers that looks its cluster up by itself finds this one, not a neighbour's.
+        assert {r[2] for r in results} == {info["address"]}
     assert not ray.is_initialized()
 
 
@@ -67,13 +71,72 @@ def test_training_worker_env_keeps_values_the_user_set(monkeypatch):
 def test_embedded_cluster_workers_run_the_quieting_hook(monkeypatch):
     import logging
 
-    from stagewise.cluster.env import quiet_worker_loggers
+    from stagewise.cluster.env import embedded_worker_setup, quiet_worker_loggers
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     hook = init_kwargs(ClusterConfig())["runtime_env"]["worker_process_setup_hook"]
     module, _, name = hook.rpartition(".")
-    assert (module, name) == ("stagewise.cluster.env", quiet_worker_loggers.__name__)
+    assert (module, name) == ("stagewise.cluster.env", embedded_worker_setup.__name__)
     cleaner = logging.getLogger("ray.train.v2._internal.execution.controller.placement_group_cleaner")
     monkeypatch.setattr(cleaner, "level", logging.NOTSET)
     quiet_worker_loggers()
     assert not cleaner.isEnabledFor(logging.WARNING) and cleaner.isEnabledFor(logging.ERROR)
+
+
+def _private_ray_tmpdir(monkeypatch) -> str:
+    """Ray's default temp dir (and with it its address file) in a folder of this test's own: the machine's
+    /tmp/ray belongs to everyone's Ray. Short, for Ray's unix socket paths."""
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="swl", dir="/tmp")
+    monkeypatch.setenv("RAY_TMPDIR", root)
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    return root
+
+
+@pytest.mark.timeout(300)
+def test_embedded_cluster_ignores_a_stale_address_file(monkeypatch):
+    """The reported failure: a stopped `ray start` head left `ray_current_cluster` behind and `ray.init(num_cpus=...)`
+    tried to join it ("num_cpus and num_gpus must not be provided")."""
+    import shutil
+    from pathlib import Path
+
+    import ray
+
+    from tests.conftest import free_port
+
+    root = _private_ray_tmpdir(monkeypatch)
+    (Path(root) / "ray").mkdir()
+    (Path(root) / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{free_port()}")  # nobody listens there
+    try:
+        with ray_cluster(ClusterConfig(num_cpus=3)) as info:
+            assert info["embedded"]
+            assert ray.cluster_resources()["CPU"] == 3
+            assert ray.get(ray.remote(num_cpus=0.5)(lambda: 7).remote()) == 7
+        assert not ray.is_initialized()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_embedded_cluster_leaves_another_live_cluster_alone(monkeypatch):
+    """A live `ray start` head on the machine, named by the address file: the embedded run starts its own
+    cluster beside it, and the other one sees no node, job or resource of ours."""
+    import ray
+
+    from tests.cluster.nodes import LocalRay
+
+    with LocalRay() as other:
+        other.start_head(num_cpus=1, resources={"theirs": 1})
+        monkeypatch.setenv("RAY_TMPDIR", other.root)  # where its `ray_current_cluster` names it
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        named = (Path(other.temp_dir) / "ray_current_cluster").read_text().strip()
+        assert named.endswith(f":{other.port}")
+        with ray_cluster(ClusterConfig(num_cpus=3)) as info:
+            assert info["embedded"] and not info["address"].endswith(f":{other.port}")
+            resources = ray.cluster_resources()
+            assert resources["CPU"] == 3 and "theirs" not in resources
+            assert len(ray.nodes()) == 1
+        assert not ray.is_initialized()
+        assert other.alive_nodes() == 1  # theirs is still up, with only its own node

@@ -149,3 +149,78 @@ def test_rayjob_on_selected_cluster_cannot_delete_it(tmp_path):
     doc["spec"]["shutdownAfterJobFinishes"] = True
     with pytest.raises(StagewiseError, match="did not create"):
         validate_kuberay(_write(tmp_path, copy.deepcopy(doc)))
+
+
+# -- Nothing we ship exposes the dashboard (job submission runs code) or Serve beyond the cluster network.
+
+
+def _kuberay_cluster_specs():
+    """(file, RayCluster spec) of every shipped KubeRay manifest that defines a cluster."""
+    for path in sorted(KUBERAY.glob("*.yaml")):
+        doc = validate_kuberay(path)
+        spec = doc["spec"] if doc["kind"] == "RayCluster" else doc["spec"].get("rayClusterSpec")
+        if spec is not None:
+            yield path, spec
+
+
+def test_kuberay_manifests_keep_dashboard_and_serve_on_the_cluster_network():
+    specs = list(_kuberay_cluster_specs())
+    assert {p.name for p, _ in specs} == {"raycluster.yaml", "rayjob-olmo2-7b.yaml"}
+    for path, spec in specs:
+        head = spec["headGroupSpec"]
+        assert head["serviceType"] == "ClusterIP", path
+        assert not head.get("enableIngress"), path
+        assert head.get("headService", {}).get("spec", {}).get("type", "ClusterIP") == "ClusterIP", path
+        pods = [head["template"]] + [g["template"] for g in spec["workerGroupSpecs"]]
+        for pod in pods:
+            assert not pod["spec"].get("hostNetwork"), path
+            assert not any("hostPort" in p for c in pod["spec"]["containers"] for p in c.get("ports", [])), path
+        # Job drivers run on the head: the serving key reaches them from the Secret, never from the manifest.
+        env = {e["name"]: e for c in head["template"]["spec"]["containers"] for e in c.get("env", [])}
+        assert env["STAGEWISE_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "stagewise-secrets", path
+        assert "value" not in env["STAGEWISE_API_KEY"], path
+    guide = (HERE / "kuberay.md").read_text()
+    assert "kubectl port-forward svc/stagewise-head-svc 8265:8265" in guide
+
+
+def test_launcher_head_dashboard_listens_on_loopback():
+    config = validate_launcher(LAUNCHER)
+    (head,) = [c for c in config["head_start_ray_commands"] if "--head" in c]
+    assert "--dashboard-host=127.0.0.1" in head.split()
+    assert "ray dashboard cluster/launcher/aws-gpu.yaml" in (HERE / "launcher.md").read_text()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["spec"]["headGroupSpec"].update(serviceType="LoadBalancer"), "serviceType: LoadBalancer"),
+    (lambda d: d["spec"]["headGroupSpec"].update(serviceType="NodePort"), "serviceType: NodePort"),
+    (lambda d: d["spec"]["headGroupSpec"].update(headService={"spec": {"type": "LoadBalancer"}}),
+     "headService.spec.type: LoadBalancer"),
+    (lambda d: d["spec"]["headGroupSpec"].update(enableIngress=True), "enableIngress"),
+    (lambda d: d["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["ports"][1].update(hostPort=8265),
+     r"ports\[dashboard\]\.hostPort"),
+    (lambda d: d["spec"]["headGroupSpec"]["template"]["spec"].update(hostNetwork=True), "hostNetwork"),
+])
+def test_kuberay_cluster_rejects_exposure(tmp_path, edit, message):
+    doc = _cluster()
+    edit(doc)
+    with pytest.raises(StagewiseError, match=message):
+        validate_kuberay(_write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("commands, message", [
+    (None, r"found 0\.0\.0\.0"),  # Ray fills in its AWS default head command, which binds 0.0.0.0
+    (["ray start --head --port=6379 --dashboard-host=0.0.0.0"], r"found 0\.0\.0\.0"),
+    (["ray start --head --port=6379 --dashboard-host 0.0.0.0"], r"found 0\.0\.0\.0"),
+    (["ulimit -n 65536; ray start --head --port=6379"], "found none"),
+])
+def test_launcher_rejects_a_public_dashboard(tmp_path, commands, message):
+    doc = yaml.safe_load(LAUNCHER.read_text())
+    if commands is None:
+        doc.pop("head_start_ray_commands")
+    else:
+        doc["head_start_ray_commands"] = commands
+    path = tmp_path / "launcher" / "open.yaml"
+    path.parent.mkdir()
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(StagewiseError, match=message):
+        validate_launcher(path)

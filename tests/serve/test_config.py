@@ -106,3 +106,92 @@ def test_prerendered_prompts_travel_with_the_client_and_match_the_template(tiny_
         tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations]
     client.prerender("other", conversations)  # no template for it: chat requests, nothing rendered
     assert ("other", _conversation_key(conversations[0])) not in client._rendered
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.0.0.53", True), ("localhost", True), ("::1", True), ("[::1]", True),
+    ("0.0.0.0", False), ("::", False), ("10.0.0.5", False), ("ray-head.svc", False),
+])
+def test_loopback_hosts(host, loopback):
+    from stagewise.serve.config import is_loopback
+
+    assert is_loopback(host) is loopback
+
+
+def test_serving_beyond_loopback_needs_a_key(monkeypatch):
+    monkeypatch.delenv("STAGEWISE_API_KEY", raising=False)
+    monkeypatch.delenv("LAB_SERVE_KEY", raising=False)
+    ServeConfig().check_exposure()  # loopback without a key: fine
+    with pytest.raises(StagewiseError, match=r"^serving\.host: 0\.0\.0\.0 is not a loopback address and no API key "
+                                             r"is set; export STAGEWISE_API_KEY \(serving\.api_key_env\)"):
+        ServeConfig(host="0.0.0.0").check_exposure()
+    ServeConfig(host="0.0.0.0", api_key="k").check_exposure()
+    cfg = ServeConfig(host="0.0.0.0", api_key_env="LAB_SERVE_KEY")
+    with pytest.raises(StagewiseError, match="export LAB_SERVE_KEY"):
+        cfg.check_exposure()
+    monkeypatch.setenv("LAB_SERVE_KEY", "secret")
+    cfg.check_exposure()
+    assert cfg.resolved_api_key() == "secret"
+
+
+def test_start_app_refuses_a_keyless_public_host_before_any_engine(monkeypatch):
+    """start_app checks first: no Ray, no deployer, no checkpoint is touched (the sources do not exist)."""
+    from stagewise.serve.app import start_app
+
+    monkeypatch.delenv("STAGEWISE_API_KEY", raising=False)
+    with pytest.raises(StagewiseError, match=r"^serving\.host: 0\.0\.0\.0 is not a loopback address"):
+        start_app({"m": "/nonexistent/checkpoint"}, ServeConfig(host="0.0.0.0"))
+
+
+def test_real_scale_config_takes_its_key_from_the_environment(monkeypatch):
+    """configs/olmo2-7b.yaml serves on the cluster network: refused without the key, which it never holds itself."""
+    from stagewise.config import load_study
+    from tests.conftest import REPO
+
+    study = load_study(REPO / "configs" / "olmo2-7b.yaml")
+    assert study.serving.host == "0.0.0.0"
+    assert study.serving.api_key is None and study.serving.api_key_env == "STAGEWISE_API_KEY"
+    monkeypatch.delenv("STAGEWISE_API_KEY", raising=False)
+    with pytest.raises(StagewiseError, match="export STAGEWISE_API_KEY"):
+        study.serving.check_exposure()
+    monkeypatch.setenv("STAGEWISE_API_KEY", "from-a-secret")
+    study.serving.check_exposure()
+
+
+def test_stagewise_run_refuses_a_keyless_public_host_before_any_cluster(monkeypatch):
+    from stagewise.config import load_study
+    from stagewise.run import check_inputs
+    from tests.conftest import REPO
+
+    monkeypatch.delenv("STAGEWISE_API_KEY", raising=False)
+    study = load_study(REPO / "configs" / "demo.yaml", ["serving.host=0.0.0.0"])
+    with pytest.raises(StagewiseError, match=r"^serving\.host: 0\.0\.0\.0 is not a loopback address"):
+        check_inputs(study)
+    check_inputs(study, until="train")  # training alone serves nothing
+
+
+def test_the_router_reserves_a_fraction_of_a_cpu(monkeypatch):
+    """Ray Serve's default (a whole CPU for the OpenAI router) left a 4-CPU head's eval actors no CPU: the demo
+    sat at `== eval` forever (issue 24). The app asks for `serving.ingress_cpus`."""
+    from stagewise.serve import app as serve_app
+
+    seen = {}
+    monkeypatch.setattr("ray.serve.llm.build_openai_app", lambda cfg: seen.update(cfg) or "app")
+    monkeypatch.setattr(serve_app, "live_cluster_has_gpus", lambda: False)
+    assert serve_app.build_app({"m": "/ckpt/m"}, ServeConfig(ingress_cpus=0.5)) == "app"
+    assert seen["ingress_deployment_config"] == {"ray_actor_options": {"num_cpus": 0.5}}
+
+
+def test_no_shipped_config_holds_a_key_or_serves_keyless_beyond_loopback(monkeypatch):
+    """Every config under configs/: a non-loopback host takes its key from the environment (never the file)."""
+    from stagewise.config import load_study
+    from stagewise.serve.config import is_loopback
+    from tests.conftest import REPO
+
+    monkeypatch.delenv("STAGEWISE_API_KEY", raising=False)
+    for path in sorted((REPO / "configs").glob("*.yaml")):
+        serving = load_study(path).serving
+        assert serving.api_key is None, path
+        if not is_loopback(serving.host):
+            with pytest.raises(StagewiseError, match=f"export {serving.api_key_env}"):
+                serving.check_exposure()

@@ -99,3 +99,85 @@ def test_bad_overrides():
         apply_override(raw, "seed")
     with pytest.raises(StagewiseError, match="has no item 'dpo'"):
         apply_override(raw, "training.dpo.lr=1")
+
+
+FAMILIES = """\
+name: fam
+output_dir: out
+families:
+  - name: small
+    tiny: {hidden_size: 64, num_heads: 2, num_kv_heads: 1, intermediate_size: 192}
+    models:
+      - {id: s-base, stage: base}
+      - {id: s-sft, stage: sft, parent: s-base}
+      - {id: s-prod, stage: production, parent: s-sft, source: hub/s-prod}
+    training:
+      - {name: s-pretrain, objective: pretrain, init: tiny, output: s-base, data: [corpus.txt]}
+      - {name: s-sft, objective: sft, init: s-base, output: s-sft, data: [chat.jsonl]}
+  - name: large
+    models:
+      - {id: l-base, stage: base, source: hub/l-base}
+      - {id: l-sft, stage: sft, parent: l-base, source: hub/l-sft}
+      - {id: l-prod, stage: production, parent: l-sft, source: hub/l-prod}
+models:
+  - {id: judge, stage: judge, role: judge, source: hub/judge}
+"""
+
+
+def test_families_flatten_into_the_study_with_their_tags(tmp_path):
+    study = load_study(write(tmp_path, FAMILIES), ["training.s-sft.max_steps=5", "families.small.tiny.num_layers=3"])
+    assert [m.id for m in study.models] == ["judge", "s-base", "s-sft", "s-prod", "l-base", "l-sft", "l-prod"]
+    assert {m.id: m.family for m in study.models}["l-sft"] == "large" and study.family_of("judge") is None
+    assert [(f, [s.name for s in st]) for f, st in study.training_by_family()] == [("small", ["s-pretrain", "s-sft"])]
+    assert study.training[1].max_steps == 5
+    assert study.tiny_for("small").hidden_size == 64 and study.tiny_for("small").num_layers == 3
+    assert study.tiny_for("large") == study.tiny  # no shape of its own: the study's
+    assert study.context().models["s-sft"].family == "small"
+    # The dumped study (saved with every run, reread by `stagewise analyze <dir>`) loads back the same.
+    from stagewise.config import dump_study
+
+    again = load_study(write(tmp_path, dump_study(study), "again.yaml"))
+    assert again.models == study.models and again.training == study.training and again.families == study.families
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        # A family without a stage the analysis compares (the default headline is sft -> production).
+        (("      - {id: l-prod, stage: production, parent: l-sft, source: hub/l-prod}\n", ""),
+         "families.large: no model of stage 'production', which the analysis compares"),
+        (("models:\n  - {id: judge", "analysis: {stage_comparisons: [[base, dpo]]}\nmodels:\n  - {id: judge"),
+         "families.small: no model of stage 'dpo'"),
+        # A comparison across families that was not asked for.
+        (("models:\n  - {id: judge", "analysis: {comparisons: [[s-sft, l-prod]]}\nmodels:\n  - {id: judge"),
+         "analysis.comparisons: [s-sft, l-prod] compares family 'small' with 'large'; set analysis.cross_family"),
+        (("{id: l-base, stage: base, source: hub/l-base}", "{id: s-base, stage: base, source: hub/l-base}"),
+         "families.large.models.s-base: id also used in families.small.models (model ids are unique across families)"),
+        (("{id: l-sft, stage: sft, parent: l-base, source: hub/l-sft}", "{id: l-sft, stage: sft, parent: s-base, source: hub/l-sft}"),
+         "models.l-sft.parent: 's-base' is in family 'small', 'l-sft' in 'large' (lineage stays inside a family)"),
+        (("{id: judge, stage: judge, role: judge, source: hub/judge}", "{id: judge, stage: judge, source: hub/judge}"),
+         "models.judge.family: a study with families puts every policy model in one"),
+        (("  - name: large\n", "  - name: small\n"), "families: duplicate name 'small'"),
+    ],
+)
+def test_family_errors_are_one_line_naming_file_and_field(tmp_path, edit, expected):
+    old, new = edit
+    assert old in FAMILIES
+    p = write(tmp_path, FAMILIES.replace(old, new, 1))
+    with pytest.raises(StagewiseError) as e:
+        load_study(p)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(str(p) + ": ")
+    assert expected in msg
+
+
+def test_cross_family_comparison_when_asked_for(tmp_path):
+    text = FAMILIES.replace("models:\n  - {id: judge",
+                            "analysis: {comparisons: [[s-sft, l-sft]], cross_family: true}\nmodels:\n  - {id: judge")
+    assert load_study(write(tmp_path, text)).analysis.comparisons == [("s-sft", "l-sft")]
+
+
+def test_a_config_without_families_is_one_implicit_family(tmp_path):
+    study = load_study(write(tmp_path, MINIMAL))
+    assert study.families == [] and {m.family for m in study.models} == {None}
+    assert [f for f, _ in study.training_by_family()] == [None] and study.tiny_for(None) == study.tiny

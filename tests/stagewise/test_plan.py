@@ -116,3 +116,76 @@ def test_serving_placement_is_the_apps_rule():
     assert plan["judge"].device == "GPU" == ("GPU" if serves_on_gpu(study.serving, "judge", True) else "CPU")
     cpu_only = load_study(DEMO, ["serving.device=auto"])
     assert {p.device for p in plan_study(cpu_only).serve} == {"CPU"}
+
+
+def test_host_memory_per_node_counts_loading_data_and_reference():
+    """The real-scale SFT loads its 7.3B weights partitioned (ZeRO-3): a node's 8 ranks hold 1/16 of the fp32
+    model each plus the largest layer, not 8 whole copies (233 GB); the streamed data is a constant."""
+    plan = plan_study(load_study(OLMO))
+    (sft,) = plan.train
+    h = sft.host
+    shape = model_shape("allenai/OLMo-2-1124-7B")
+    assert h.ranks_per_node == 8
+    assert h.loading_gb == pytest.approx(8 * (shape.params * 4 / 16 + shape.largest_layer_params * 4) / 1e9)
+    assert h.loading_gb < 8 * shape.params * 4 / 1e9 / 4
+    assert 0 < h.data_gb < 2 and h.reference_gb == 0 and h.offload_gb == 0
+    whole = plan_study(load_study(OLMO, ["training.sft-ours.zero3_init=false"])).train[0].host
+    assert whole.loading_gb == pytest.approx(8 * shape.params * 4 / 1e9)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # Each of 8 ranks loading the whole fp32 model: 8 x 29 GB on a 200 GB node.
+    (["training.sft-ours.zero3_init=false", "cluster.node_memory_gb=200"],
+     "the loading term is the largest: use zero_stage 3"),
+    (["training.sft-ours.offload_optimizer=true", "cluster.node_memory_gb=60"],
+     "the optimizer offload term is the largest"),
+])
+def test_a_stage_that_does_not_fit_host_memory_fails_naming_the_term(overrides, message):
+    with pytest.raises(StagewiseError, match=r"training.sft-ours: needs \d+ GB of host memory per node .*" + message):
+        plan_study(load_study(OLMO, overrides))
+
+
+def test_a_dpo_reference_model_costs_host_memory_and_logprobs_almost_none():
+    study = load_study(DEMO)
+    dpo = next(s for s in study.training if s.objective == "dpo")
+    from stagewise.plan import host_memory, resolve_shape
+
+    shape = resolve_shape(study, dpo.init, "x")
+    logprobs = host_memory(study, dpo, shape, 1, "training.dpo")
+    model = host_memory(study, dpo.model_copy(update={"dpo_reference": "model"}), shape, 1, "training.dpo")
+    assert logprobs.reference_gb < 0.01
+    assert model.reference_gb == pytest.approx(dpo.num_workers * shape.params * 4 / 1e9)
+
+
+PUBLISHED = str(REPO / "configs" / "published-study.yaml")
+
+
+def test_the_published_study_plans_on_the_documented_cluster(capsys):
+    """Both families (OLMo 2 7B, Tulu 3 on Llama 3.1 8B), our SFT of each base, every benchmark group with its
+    judge: fits 4 x 8 H100 in one wave and prints GPU hours per stage."""
+    assert main(["check", PUBLISHED]) == 0
+    capsys.readouterr()
+    assert main(["plan", PUBLISHED]) == 0
+    out = capsys.readouterr().out
+    for expected in ("olmo-sft-ours 16 GPU on 2 node(s)", "tulu-sft-ours 16 GPU on 2 node(s)", "8.03B params",
+                     "serving: 14 GPUs", "odcv ", "dilemmas ", "reward-hacking ", "calls to judge", "GPU h)",
+                     "GPU h\n"):
+        assert expected in out, expected
+    plan = plan_study(load_study(PUBLISHED))
+    assert len(plan.waves) == 1 and plan.serve_gpus == 10 + 4
+    assert {b.name for b in plan.evaluation.benchmarks} == {"odcv", "dilemmas", "xstest", "or-bench", "harmbench",
+                                                            "strongreject", "reward-hacking", "reward-hacking-agentic"}
+    # Each family's SFT on its own 939k-row Tulu 3 mixture, 2 epochs of 128 conversations per step.
+    assert [p.steps for p in plan.train] == [pytest.approx(2 * 939_000 / 128, abs=1)] * 2
+
+
+def test_checkpoints_that_do_not_fit_at_once_go_in_waves_with_the_judge_in_each(capsys):
+    small = ["cluster.max_nodes=1", "training.olmo-sft-ours.num_workers=8", "training.tulu-sft-ours.num_workers=8"]
+    plan = plan_study(load_study(PUBLISHED, small))
+    assert [w.policies for w in plan.waves] == [
+        ["olmo-base", "olmo-sft-ours", "olmo-sft", "olmo-dpo"], ["olmo-instruct", "llama-base", "tulu-sft-ours", "tulu-sft"],
+        ["tulu-dpo", "tulu-final"]]
+    assert all(w.judges == ["judge"] and w.gpus <= 8 for w in plan.waves)
+    assert main(["plan", PUBLISHED, *small]) == 0
+    out = capsys.readouterr().out
+    assert "in 3 waves" in out and "wave 3: tulu-dpo, tulu-final + judges judge = 6 GPUs" in out

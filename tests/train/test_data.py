@@ -74,14 +74,16 @@ def test_dpo_accepts_text_or_messages(tmp_path):
 def test_overlong_conversations_are_skipped_and_counted(tmp_path, tiny_model_dir):
     from transformers import AutoTokenizer
 
-    from stagewise.train.examples import build_examples
+    from stagewise.train.prepare import prepare_stage
+    from stagewise.train.sources import plan_blocks
 
     long = {"messages": [{"role": "user", "content": "tell me " * 200}, {"role": "assistant", "content": "ok"}]}
     path = _jsonl(tmp_path / "sft.jsonl", [GOOD, long, GOOD])
     stage = TrainStageConfig(name="sft", objective="sft", init="x", output="y", data=[path], max_seq_len=64)
-    table, stats = build_examples(stage, AutoTokenizer.from_pretrained(tiny_model_dir), [path])
-    assert stats["skipped_overlong"] == 1 and table.num_rows == 2
-    assert stats["skipped_examples"][0].startswith(f"{path}: row 2: ")
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prepared = prepare_stage(stage, tok, str(tiny_model_dir), plan_blocks([path]), tmp_path / "a")
+    assert prepared.stats["skipped_overlong"] == 1 and prepared.rows == [2]
+    assert prepared.stats["skipped_examples"][0].startswith(f"{path}: row 2: ")
     only_long = _jsonl(tmp_path / "long.jsonl", [long])
     with pytest.raises(StagewiseError, match="every sample is longer than max_seq_len 64"):
-        build_examples(stage, AutoTokenizer.from_pretrained(tiny_model_dir), [only_long])
+        prepare_stage(stage, tok, str(tiny_model_dir), plan_blocks([only_long]), tmp_path / "b")

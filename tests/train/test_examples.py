@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from stagewise.train.examples import IGNORE, best_fit_bins, epoch_order, fixed_width, sft_tokens
+from stagewise.train.examples import IGNORE, best_fit_bins, fixed_width, sft_tokens
 from stagewise.train.tiny import CHAT_TEMPLATE
 
 CONVERSATION = [
@@ -76,8 +76,21 @@ def test_best_fit_fills_bins_and_keeps_every_item():
     assert len(bins) == math.ceil(sum(lengths) / 256)
 
 
-def test_epoch_order_is_seeded_and_covers_each_epoch():
-    order = epoch_order(10, 25, seed=3)
-    assert list(order) == list(epoch_order(10, 25, seed=3))
-    assert sorted(order[:10]) == list(range(10)) and sorted(order[10:20]) == list(range(10))
-    assert list(order[:10]) != list(order[10:20])
+def test_run_order_is_seeded_and_covers_each_epoch():
+    """Each epoch is a fresh seeded order of every prepared row; two runs with one seed agree."""
+    from stagewise.train.stream import rank_positions, run_windows
+
+    files, rows = [f"b{i}" for i in range(5)], [3, 0, 4, 2, 5]  # an empty block (all over-long) is skipped
+
+    def order(seed):
+        out = []
+        for w in run_windows(files, rows, 35, seed, window_blocks=2):
+            perm = rank_positions(w, 0, 1, 1, 0)  # one rank: the window's whole order
+            names = [(f, i) for f in w["files"] for i in range(rows[files.index(f)])]
+            out += [names[j] for j in perm]
+        return out
+
+    a = order(3)
+    assert a == order(3) and a != order(4) and len(a) == 35
+    assert sorted(a[:14]) == sorted(a[14:28])  # every row once per epoch
+    assert a[:14] != a[14:28]

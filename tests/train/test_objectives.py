@@ -72,7 +72,8 @@ def test_loading_a_config_imports_no_heavy_library():
 
 
 def test_each_objective_reads_and_tokenizes_its_rows(tmp_path, tiny_model_dir):
-    from stagewise.train.examples import build_examples
+    from stagewise.train.prepare import prepare_block
+    from stagewise.train.sources import plan_blocks
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     (tmp_path / "p.txt").write_text("one document\n\nanother one\n")
@@ -85,7 +86,8 @@ def test_each_objective_reads_and_tokenizes_its_rows(tmp_path, tiny_model_dir):
                                                     for c in ("input_ids", "labels", "position_ids", "length")})]:
         data = [str(tmp_path / path)]
         assert get_objective(name).tokenizer_texts(data)
-        table, stats = build_examples(_stage(objective=name, data=data, max_seq_len=32), tok, data)
+        [block] = plan_blocks(data)
+        table, stats = prepare_block(block, _stage(objective=name, data=data, max_seq_len=32), tok, 0)
         assert set(table.column_names) == columns and stats["rows"] >= 1, name
 
 

@@ -359,7 +359,8 @@ def test_chained_stages_train_in_one_run_and_match_separate_runs(chain, zero2, w
     from stagewise.train.run import _weights_sha256
 
     sft, dpo = chain["tuned"], chain["prod"]
-    runs = [p.name for p in (work["dir"] / "chain" / "train").iterdir() if p.is_dir() and not p.name.endswith("-init")]
+    runs = [p.name for p in (work["dir"] / "chain" / "train").iterdir()
+            if p.is_dir() and not p.name.endswith(("-init", "-data"))]  # the tiny init, the prepared blocks
     assert runs == ["t-sft-dpo"], runs
     assert sft["run"] == dpo["run"] == {"name": "t-sft-dpo", "stages": ["sft", "dpo"]}
     # The first stage of a chain is the same training as that stage run on its own.
@@ -408,3 +409,65 @@ def test_chain_interrupted_in_its_second_stage_resumes_there_with_its_reference(
     for mid in ("tuned", "prod"):
         torch.testing.assert_close(torch.tensor(resumed[mid]["metrics"]["loss_curve"]),
                                    torch.tensor(chain[mid]["metrics"]["loss_curve"]), rtol=1e-5, atol=1e-5)
+
+
+# -- Issue 24: sharded loading, the reference's log-probs, dataset folders and globs ---------------------------
+
+
+def _weights(model_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {k: v for f in sorted(model_dir.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
+def test_zero3_sharded_load_exports_the_weights_of_a_whole_load(cluster, work, zero3):
+    """zero3_init (the default) loads each rank's partition only; the same run loading the whole model on every
+    rank and letting deepspeed.initialize partition it trains and exports the same weights."""
+    whole = _train(_study_dict(work["dir"] / "z3-whole", work["base"], work["sft"], zero_stage=3, precision="fp32",
+                               packing=True, zero3_init=False))
+    sharded_out, sharded = zero3
+    torch.testing.assert_close(torch.tensor(sharded["metrics"]["loss_curve"]),
+                               torch.tensor(whole[1]["metrics"]["loss_curve"]), rtol=1e-6, atol=1e-6)
+    a, b = _weights(sharded_out), _weights(whole[0])
+    assert a.keys() == b.keys() and a
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-6, atol=1e-6)
+    assert sharded["config"]["zero3_init"] is True and whole[1]["config"]["zero3_init"] is False
+
+
+def test_dpo_with_reference_logprobs_matches_the_two_model_dpo(cluster, work, zero2):
+    """The reference's log-probs computed once in a first pass give the losses of a frozen reference model."""
+    sft_dir, _ = zero2
+    curves = {}
+    for reference in ("logprobs", "model"):
+        raw = _study_dict(work["dir"] / f"dpo-{reference}", sft_dir, work["dpo"], objective="dpo", zero_stage=2,
+                          precision="fp32", lr=1e-3, max_steps=6, checkpoint_every=None, dpo_reference=reference)
+        curves[reference] = _train(raw)[1]["metrics"]
+    torch.testing.assert_close(torch.tensor(curves["logprobs"]["loss_curve"]),
+                               torch.tensor(curves["model"]["loss_curve"]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(torch.tensor(curves["logprobs"]["logp_margin_curve"]),
+                               torch.tensor(curves["model"]["logp_margin_curve"]), rtol=1e-5, atol=1e-4)
+    assert abs(curves["logprobs"]["loss_curve"][0] - 0.6931) < 1e-3  # policy == reference at the first step
+
+
+def test_a_datasets_folder_and_a_parquet_glob_train(cluster, work):
+    """The SFT rows as a `save_to_disk` folder (Tulu 3's layout: extra columns) plus two Parquet shards by glob."""
+    import datasets
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) | {"id": f"r{i}", "source": "test"}
+            for i, line in enumerate(Path(work["sft"]).read_text().splitlines())]
+    folder = work["dir"] / "sft-dataset"
+    datasets.Dataset.from_list(rows[:60]).save_to_disk(str(folder))
+    shards = work["dir"] / "sft-parquet"
+    shards.mkdir()
+    pq.write_table(pa.Table.from_pylist(rows[60:90]), shards / "train-00000-of-00002.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[90:]), shards / "train-00001-of-00002.parquet")
+    raw = _study_dict(work["dir"] / "folders", work["base"], str(folder), zero_stage=2, precision="fp32",
+                      packing=True, max_steps=4, checkpoint_every=None)
+    raw["training"][0]["data"] = [str(folder), str(shards / "train-*.parquet")]
+    out, lineage = _train(raw)
+    assert lineage["data_stats"]["samples"] == 120 and lineage["metrics"]["steps"] == 4
+    assert [len(d["sha256"]) for d in lineage["data"]] == [64, 64]
+    assert lineage["metrics"]["loss_curve"][-1] < lineage["metrics"]["loss_curve"][0]

@@ -14,7 +14,7 @@ Write one module in `train/objectives/` (imported by `discover()`, no other file
         sequences_per_row = 2            # for the planner: chosen and rejected
         curves = ("logp_margin",)        # per-step statistics: lineage `logp_margin_curve`, W&B `train/logp_margin`
 
-        def read(self, paths): ...                              # rows, checked by train.data's readers
+        def samples(self, where, record): ...                   # one row checked (train.data's checks) -> samples
         def tokenizer_texts(self, paths): ...                   # what a tiny model's tokenizer is trained on
         def columns(self, rows, tokenizer, stage, pad_id, fits): ...  # fixed-width arrays (train.examples.fixed_width)
         def loss(self, model, ref, batch, stage): ...           # (loss, {curve: value}); default: next-token NLL
@@ -43,16 +43,26 @@ class Objective:
 
     name: ClassVar[str]
     supports_packing: ClassVar[bool] = True
-    needs_reference: ClassVar[bool] = False  # a frozen copy of the starting model goes to `loss` as `ref`
+    # The starting model's log-probs are the loss's reference: `reference_logps(model, batch)` gives them, once in a
+    # first pass (stage.dpo_reference "logprobs", then in the batch) or from a frozen copy passed as `ref` ("model").
+    needs_reference: ClassVar[bool] = False
     curves: ClassVar[tuple[str, ...]] = ()  # keys of `loss`'s statistics averaged per step and kept as curves
     # Sizing facts the resource planner reads: sequences in one example row, and training FLOPs per parameter
     # per trained token (6: forward + backward; a frozen reference's forward adds 2).
     sequences_per_row: ClassVar[int] = 1
     flops_per_param_token: ClassVar[int] = 6
 
-    def read(self, paths: list[str]) -> list[Any]:
-        """The stage's rows, read and checked as training will use them (bad input: StagewiseError)."""
+    def samples(self, where: str, record: Any) -> list[Any]:
+        """One source row checked and turned into samples (usually one; a `.txt` file's documents for pretrain).
+        Bad input: StagewiseError naming `where` (train/data.py's checks)."""
         raise NotImplementedError
+
+    def read(self, paths: list[str]) -> list[Any]:
+        """Every sample of the stage's data, for small inputs (tests, a tiny model's tokenizer); training
+        streams blocks of them instead (train/prepare.py)."""
+        from stagewise.train.sources import plan_blocks, read_block
+
+        return [s for b in plan_blocks(paths) for where, rec in read_block(b) for s in self.samples(where, rec)]
 
     def tokenizer_texts(self, paths: list[str]) -> list[str]:
         """The stage's own text, for training a tiny model's tokenizer (init: tiny)."""

@@ -7,7 +7,7 @@ chosen minus rejected log-prob) is kept per step.
 """
 from __future__ import annotations
 
-from stagewise.train.data import Preference, read_dpo
+from stagewise.train.data import Preference, dpo_row, read_dpo
 from stagewise.train.objectives import Objective, register_objective
 
 
@@ -20,8 +20,8 @@ class DPO(Objective):
     sequences_per_row = 2  # chosen and rejected
     flops_per_param_token = 8  # the reference model's forward adds 2 to forward + backward
 
-    def read(self, paths):
-        return read_dpo(paths)
+    def samples(self, where, record):
+        return [dpo_row(where, record)]
 
     def tokenizer_texts(self, paths):
         return [t for p in read_dpo(paths) for t in [*(m["content"] for m in p.prompt), p.chosen, p.rejected]]
@@ -40,16 +40,30 @@ class DPO(Objective):
         return cols | {f"rejected_{k}": v for k, v in fixed_width(rejected, width, pad_id, pack=False).items()}
 
     def loss(self, model, ref, batch, stage):
+        """With `ref_chosen_logps`/`ref_rejected_logps` in the batch (stage.dpo_reference "logprobs": computed in
+        a first pass) no reference model runs; else `ref`'s forward gives them."""
         import torch
 
-        from stagewise.train.losses import dpo_loss, sequence_logps
+        from stagewise.train.losses import dpo_loss
+
+        if "ref_chosen_logps" in batch:
+            ref_chosen, ref_rejected = batch["ref_chosen_logps"], batch["ref_rejected_logps"]
+        else:
+            with torch.no_grad():
+                ref_chosen, ref_rejected = self.reference_logps(ref, batch)
+        chosen, rejected = self.reference_logps(model, batch)
+        return dpo_loss(chosen, rejected, ref_chosen, ref_rejected, stage.dpo_beta)
+
+    def reference_logps(self, model, batch):
+        """(chosen, rejected) answer log-probs [micro_batch] of `model` (both sides in one forward)."""
+        import torch
+
+        from stagewise.train.losses import sequence_logps
 
         cat = {k: torch.cat([batch[f"chosen_{k}"], batch[f"rejected_{k}"]]) for k in ("input_ids", "position_ids", "labels")}
         n = batch["chosen_length"].shape[0]
-        with torch.no_grad():
-            ref_logps = sequence_logps(ref, **cat)
         logps = sequence_logps(model, **cat)
-        return dpo_loss(logps[:n], logps[n:], ref_logps[:n], ref_logps[n:], stage.dpo_beta)
+        return logps[:n], logps[n:]
 
 
 def dpo_tokens(tokenizer, pair: Preference) -> tuple[tuple[list[int], list[int]], tuple[list[int], list[int]]]:

@@ -3,7 +3,7 @@
 documents); without, each document is cut into blocks of its own. Documents are never skipped for length."""
 from __future__ import annotations
 
-from stagewise.train.data import read_text
+from stagewise.train.data import read_text, text_rows
 from stagewise.train.objectives import Objective, register_objective
 
 
@@ -11,8 +11,8 @@ from stagewise.train.objectives import Objective, register_objective
 class Pretrain(Objective):
     name = "pretrain"
 
-    def read(self, paths):
-        return read_text(paths)
+    def samples(self, where, record):
+        return text_rows(where, record)
 
     def tokenizer_texts(self, paths):
         return read_text(paths)

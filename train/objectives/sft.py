@@ -3,7 +3,7 @@ several conversations share a row, attention kept within each; a conversation lo
 skipped and counted (truncating would cut off the answer that carries the loss)."""
 from __future__ import annotations
 
-from stagewise.train.data import read_sft
+from stagewise.train.data import read_sft, sft_row
 from stagewise.train.objectives import Objective, register_objective
 
 
@@ -11,8 +11,8 @@ from stagewise.train.objectives import Objective, register_objective
 class SFT(Objective):
     name = "sft"
 
-    def read(self, paths):
-        return read_sft(paths)
+    def samples(self, where, record):
+        return [sft_row(where, record)]
 
     def tokenizer_texts(self, paths):
         return [m["content"] for c in read_sft(paths) for m in c.messages]

@@ -1,0 +1,114 @@
+"""The placement check before each stage: pure logic on stated capacities (no Ray cluster).
+
+    .venv/bin/pytest tests/stagewise/test_preflight.py          # seconds
+"""
+from __future__ import annotations
+
+import pytest
+
+from stagewise.config import load_study
+from stagewise.core.errors import StagewiseError
+from stagewise.preflight import (
+    Capacity,
+    Demand,
+    check_study,
+    evaluation_demands,
+    place,
+    shortfall,
+    size_eval_pools,
+    study_demands,
+)
+from tests.conftest import REPO
+
+
+def _demo(*overrides: str):
+    return load_study(REPO / "configs" / "demo.yaml", list(overrides))
+
+
+def test_first_fit_places_each_bundle_on_one_node():
+    assert place([{"CPU": 1}] * 3, [{"CPU": 2}, {"CPU": 1}]) is not None
+    assert place([{"CPU": 1.5}] * 2, [{"CPU": 2}, {"CPU": 1}]) is None  # 3 CPUs in all, but no node holds two
+    left = place([{"CPU": 0.25}] * 3, [{"CPU": 1}])
+    assert left is not None and left[0]["CPU"] == pytest.approx(0.25)
+    assert place([{"GPU": 4}], [{"GPU": 8, "CPU": 8}]) is not None
+    assert place([{"GPU": 1}], [{"CPU": 64}]) is None
+
+
+def test_demo_demands_are_the_runtime_numbers():
+    demands = study_demands(_demo(), gpu_cluster=False)
+    assert [(d.what, d.bundle, d.count) for d in demands.training] == [
+        ("training.pretrain: 2 workers", {"CPU": 1}, 2), ("training.sft: 2 workers", {"CPU": 1}, 2),
+        ("training.dpo: 2 workers", {"CPU": 1}, 2)]
+    # One engine per model of the study (base, sft, production), one CPU bundle each (serve/app.py's llm_config).
+    (wave,) = demands.serving
+    assert [(d.what, d.bundle) for d in wave] == [
+        ("serving.base: 1 engine replica", {"CPU": 1}), ("serving.sft: 1 engine replica", {"CPU": 1}),
+        ("serving.production: 1 engine replica", {"CPU": 1}),
+        # The OpenAI router: Ray Serve's default whole CPU was what left a 4-CPU head's eval actors waiting forever.
+        ("serving ingress: 1 router replica", {"CPU": 0.25})]
+    assert sum(d.count * d.bundle["CPU"] for d in demands.evaluation) == 0.5  # one policy + one grader actor
+
+
+def test_gpu_engines_ask_for_their_tensor_parallel_group_on_one_node():
+    study = load_study(REPO / "configs" / "olmo2-7b.yaml")
+    demands = study_demands(study, gpu_cluster=True)
+    judge = next(d for wave in demands.serving for d in wave if d.what.startswith("serving.judge"))
+    assert judge.bundle == {"GPU": 4.0, "accelerator_type:H100": 0.001}
+    train = demands.training[0]
+    assert (train.bundle, train.count) == ({"GPU": 1.0}, 16)
+
+
+def test_demo_fits_the_embedded_cluster_and_fails_fast_on_a_small_one():
+    demands = study_demands(_demo(), gpu_cluster=False)
+    check_study(demands, Capacity(nodes=[{"CPU": 8}]))
+    check_study(demands, Capacity(nodes=[{"CPU": 4}]))  # 3 engines + the router's 0.25 + 0.5 for the smallest eval
+    with pytest.raises(StagewiseError) as e:
+        check_study(demands, Capacity(nodes=[{"CPU": 3}]))
+    line = str(e.value)
+    assert "\n" not in line
+    assert line.startswith("cluster: serving + evaluation needs 3.75 CPU (serving.base: 1 engine replica x {1 CPU}; ")
+    assert "but 3 CPU is free on 1 node(s); no autoscaler adds nodes; lower serving's min_replicas" in line
+    with pytest.raises(StagewiseError, match=r"^cluster: training needs 2 CPU \(training\.pretrain: 2 workers x "
+                                             r"\{1 CPU\}\) but 1 CPU is free .*lower training\.pretrain\.num_workers"):
+        check_study(demands, Capacity(nodes=[{"CPU": 1}]), until="train")
+
+
+def test_nodes_the_autoscaler_may_launch_count():
+    demands = study_demands(_demo(), gpu_cluster=False)
+    head_only = Capacity(nodes=[{"CPU": 0.5}], launchable=[{"CPU": 2}] * 2)
+    check_study(demands, head_only)
+    line = shortfall("serving + evaluation", demands.serving[0] + demands.evaluation,
+                     Capacity(nodes=[{"CPU": 0.5}], launchable=[{"CPU": 2}]))
+    assert line is not None and "the autoscaler may add 1 node(s)" in line
+
+
+def test_a_bundle_no_node_can_hold_is_named():
+    line = shortfall("training", [Demand("training.sft: 1 workers", {"GPU": 1}, 1)], Capacity(nodes=[{"CPU": 64}]))
+    assert line is not None and "no node can hold one bundle of {1 GPU}" in line
+
+
+def test_eval_pools_are_sized_to_what_serving_left():
+    cfg = _demo("evaluation.policy_actors=4", "evaluation.grader_actors=2").evaluation
+    assert size_eval_pools(cfg, Capacity(nodes=[{"CPU": 8}])) is cfg  # everything fits: unchanged
+    sized = size_eval_pools(cfg, Capacity(nodes=[{"CPU": 1.0}]))  # 4 actors of 0.25
+    assert (sized.policy_actors, sized.grader_actors) == (2, 2)
+    assert sum(d.count * d.bundle["CPU"] for d in evaluation_demands(sized)) <= 1.0
+    sized = size_eval_pools(cfg, Capacity(nodes=[{"CPU": 0.5}]))
+    assert (sized.policy_actors, sized.grader_actors) == (1, 1)
+    with pytest.raises(StagewiseError, match=r"^cluster: evaluation needs 0\.5 CPU .* but 0\.25 CPU is free"):
+        size_eval_pools(cfg, Capacity(nodes=[{"CPU": 0.25}], held={"CPU": 3.75}))
+
+
+def test_plan_states_the_placement_and_refuses_an_embedded_cluster_too_small(monkeypatch):
+    from stagewise.plan import format_plan, plan_study
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    text = format_plan(plan_study(_demo("cluster.num_cpus=4")))
+    assert "placement (Ray resources per stage)" in text
+    assert "  serving.base: 1 engine replica x {1 CPU}" in text
+    assert "fits the embedded cluster (4 CPUs, cluster.num_cpus)" in text
+    with pytest.raises(StagewiseError, match=r"^cluster: serving \+ evaluation needs 3\.75 CPU .* but 3 CPU is free"):
+        plan_study(_demo("cluster.num_cpus=3"))
+    # A cluster it will join is only known when the study starts: stated, checked then.
+    joined = format_plan(plan_study(_demo("cluster.num_cpus=3", "cluster.address=127.0.0.1:6379")))
+    assert "checked against the live cluster (and what its autoscaler may add) before each stage" in joined
