@@ -60,9 +60,9 @@ class ServeConfig(BaseModel):
     kv_cache_gb: int = Field(default=1, ge=1)  # VLLM_CPU_KVCACHE_SPACE on CPU (whole GiB, vLLM parses an int)
     cpus_per_replica: float = Field(default=1, gt=0)  # the CPU placement bundle of one engine
     # The OpenAI router replica's CPU reservation. Ray Serve's default is a whole CPU: on a 4-CPU head running the
-    # demo (3 engines) it took the last free CPU and the eval actors waited for one forever (issue 24). It routes
-    # requests; the engines do the compute.
-    ingress_cpus: float = Field(default=0.25, ge=0)
+    # demo (3 engines) it took the last free CPU and evaluation waited for one forever (issue 24). It routes
+    # requests, the engines compute; Ray Serve LLM gives its own router num_cpus=0 for the same reason.
+    ingress_cpus: float = Field(default=0, ge=0)
     # Skip torch.compile in vLLM: engines start ~1 min sooner on a busy CPU (tests), decode somewhat slower.
     enforce_eager: bool = False
     max_num_seqs: int = Field(default=128, ge=1)  # vLLM's batch size cap: bounds memory on small machines

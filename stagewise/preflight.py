@@ -115,6 +115,11 @@ def evaluation_demands(cfg: "EvalConfig", policy_actors: int | None = None,
                    grader)]
 
 
+# `ray.data.from_arrow` (evaluate/pipeline.py) reads each block's metadata in a Ray task of one whole CPU before any
+# actor starts: on the 4-CPU head those tasks waited behind the engines forever ("26+ tasks pending").
+EVAL_BLOCK_TASKS = Demand("evaluation: Ray Data's block metadata tasks", {"CPU": 1.0})
+
+
 def study_demands(study: "Study", gpu_cluster: bool) -> StudyDemands:
     from stagewise.run import served_models
     from stagewise.serve.placement import serves_on_gpu
@@ -287,6 +292,8 @@ def size_eval_pools(cfg: "EvalConfig", capacity: Capacity) -> "EvalConfig":
     if capacity.autoscaler_unknown:
         return cfg  # more nodes may come for the pools as configured
     nodes = capacity.nodes + capacity.launchable
+    check_fits("evaluation", [EVAL_BLOCK_TASKS], Capacity(nodes, [], capacity.held),
+               hint="serve fewer or smaller engines (serving.cpus_per_replica), or add CPUs")
     check_fits("evaluation", evaluation_demands(cfg, 1, 1), Capacity(nodes, [], capacity.held),
                hint="lower evaluation.actor_num_cpus or serving's replicas / cpus_per_replica, or add CPUs")
     policy, grader = 1, 1
@@ -321,3 +328,4 @@ def check_study(demands: StudyDemands, capacity: Capacity, until: str = "analyze
     if until != "train":
         for wave in demands.serving:
             check_fits("serving + evaluation", wave + demands.evaluation, capacity, SERVE_HINT)
+            check_fits("serving + evaluation", wave + [EVAL_BLOCK_TASKS], capacity, SERVE_HINT)

@@ -170,9 +170,10 @@ def test_stagewise_run_refuses_a_keyless_public_host_before_any_cluster(monkeypa
     check_inputs(study, until="train")  # training alone serves nothing
 
 
-def test_the_router_reserves_a_fraction_of_a_cpu(monkeypatch):
-    """Ray Serve's default (a whole CPU for the OpenAI router) left a 4-CPU head's eval actors no CPU: the demo
-    sat at `== eval` forever (issue 24). The app asks for `serving.ingress_cpus`."""
+def test_the_router_reserves_what_the_config_says(monkeypatch):
+    """Ray Serve's default (a whole CPU for the OpenAI router) left a 4-CPU head's evaluation no CPU: the demo
+    sat at `== eval` forever (issue 24). The app asks for `serving.ingress_cpus` (default 0)."""
+    assert ServeConfig().ingress_cpus == 0
     from stagewise.serve import app as serve_app
 
     seen = {}

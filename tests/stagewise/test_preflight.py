@@ -43,9 +43,7 @@ def test_demo_demands_are_the_runtime_numbers():
     (wave,) = demands.serving
     assert [(d.what, d.bundle) for d in wave] == [
         ("serving.base: 1 engine replica", {"CPU": 1}), ("serving.sft: 1 engine replica", {"CPU": 1}),
-        ("serving.production: 1 engine replica", {"CPU": 1}),
-        # The OpenAI router: Ray Serve's default whole CPU was what left a 4-CPU head's eval actors waiting forever.
-        ("serving ingress: 1 router replica", {"CPU": 0.25})]
+        ("serving.production: 1 engine replica", {"CPU": 1})]  # the router reserves none (serving.ingress_cpus)
     assert sum(d.count * d.bundle["CPU"] for d in demands.evaluation) == 0.5  # one policy + one grader actor
 
 
@@ -61,12 +59,12 @@ def test_gpu_engines_ask_for_their_tensor_parallel_group_on_one_node():
 def test_demo_fits_the_embedded_cluster_and_fails_fast_on_a_small_one():
     demands = study_demands(_demo(), gpu_cluster=False)
     check_study(demands, Capacity(nodes=[{"CPU": 8}]))
-    check_study(demands, Capacity(nodes=[{"CPU": 4}]))  # 3 engines + the router's 0.25 + 0.5 for the smallest eval
+    check_study(demands, Capacity(nodes=[{"CPU": 4}]))  # 3 engines + 1 for Ray Data's block tasks, then 0.5 of actors
     with pytest.raises(StagewiseError) as e:
         check_study(demands, Capacity(nodes=[{"CPU": 3}]))
     line = str(e.value)
     assert "\n" not in line
-    assert line.startswith("cluster: serving + evaluation needs 3.75 CPU (serving.base: 1 engine replica x {1 CPU}; ")
+    assert line.startswith("cluster: serving + evaluation needs 3.5 CPU (serving.base: 1 engine replica x {1 CPU}; ")
     assert "but 3 CPU is free on 1 node(s); no autoscaler adds nodes; lower serving's min_replicas" in line
     with pytest.raises(StagewiseError, match=r"^cluster: training needs 2 CPU \(training\.pretrain: 2 workers x "
                                              r"\{1 CPU\}\) but 1 CPU is free .*lower training\.pretrain\.num_workers"):
@@ -90,13 +88,13 @@ def test_a_bundle_no_node_can_hold_is_named():
 def test_eval_pools_are_sized_to_what_serving_left():
     cfg = _demo("evaluation.policy_actors=4", "evaluation.grader_actors=2").evaluation
     assert size_eval_pools(cfg, Capacity(nodes=[{"CPU": 8}])) is cfg  # everything fits: unchanged
+    with pytest.raises(StagewiseError, match=r"^cluster: evaluation needs 1 CPU \(evaluation: Ray Data's block"):
+        size_eval_pools(cfg, Capacity(nodes=[{"CPU": 0.75}]))  # from_arrow's metadata tasks take a whole CPU
     sized = size_eval_pools(cfg, Capacity(nodes=[{"CPU": 1.0}]))  # 4 actors of 0.25
     assert (sized.policy_actors, sized.grader_actors) == (2, 2)
     assert sum(d.count * d.bundle["CPU"] for d in evaluation_demands(sized)) <= 1.0
-    sized = size_eval_pools(cfg, Capacity(nodes=[{"CPU": 0.5}]))
-    assert (sized.policy_actors, sized.grader_actors) == (1, 1)
-    with pytest.raises(StagewiseError, match=r"^cluster: evaluation needs 0\.5 CPU .* but 0\.25 CPU is free"):
-        size_eval_pools(cfg, Capacity(nodes=[{"CPU": 0.25}], held={"CPU": 3.75}))
+    sized = size_eval_pools(cfg, Capacity(nodes=[{"CPU": 0.5}, {"CPU": 1.0}]))
+    assert (sized.policy_actors, sized.grader_actors) == (4, 2)
 
 
 def test_plan_states_the_placement_and_refuses_an_embedded_cluster_too_small(monkeypatch):
@@ -107,7 +105,7 @@ def test_plan_states_the_placement_and_refuses_an_embedded_cluster_too_small(mon
     assert "placement (Ray resources per stage)" in text
     assert "  serving.base: 1 engine replica x {1 CPU}" in text
     assert "fits the embedded cluster (4 CPUs, cluster.num_cpus)" in text
-    with pytest.raises(StagewiseError, match=r"^cluster: serving \+ evaluation needs 3\.75 CPU .* but 3 CPU is free"):
+    with pytest.raises(StagewiseError, match=r"^cluster: serving \+ evaluation needs 3\.5 CPU .* but 3 CPU is free"):
         plan_study(_demo("cluster.num_cpus=3"))
     # A cluster it will join is only known when the study starts: stated, checked then.
     joined = format_plan(plan_study(_demo("cluster.num_cpus=3", "cluster.address=127.0.0.1:6379")))
