@@ -23,6 +23,7 @@ from stagewise.analysis.config import AnalysisConfig
 from stagewise.analysis.figure import draw_family_figure, save_figure
 from stagewise.analysis.headline import headline_pairs, headline_table, pooled_table
 from stagewise.analysis.report import attach_responses, find_disagreements, write_report
+from stagewise.analysis.trajectories import write_trajectory_examples
 from stagewise.analysis.store import load_graded_values
 from stagewise.analysis.summary import Statistics, compute_statistics
 from stagewise.analysis.wandb_views import WandbOutputs
@@ -97,9 +98,11 @@ def analyze_store(results_dir: str | Path, report_dir: str | Path, cfg: Analysis
     disagreements = attach_responses(results_dir, find_disagreements(graded, pairs, cfg), stats, cfg)
     disagreements_csv = report_dir / "disagreements.csv"
     pacsv.write_csv(disagreements, disagreements_csv)
+    trajectories = write_trajectory_examples(results_dir, graded, report_dir / "trajectories", cfg.trajectory_examples)
     md, html = write_report(report_dir, stats, disagreements, study_name=study_name, cfg=cfg, model_order=order,
                             stages=graded.stages, source=str(graded.source), rows=graded.rows, notes=notes,
-                            figure=png.name, families=families, headline=headline, headline_pooled=pooled)
+                            figure=png.name, families=families, headline=headline, headline_pooled=pooled,
+                            trajectories=trajectories)
     outputs = AnalysisOutputs(summary_csv, comparisons_csv, disagreements_csv, png, svg, md, html, stats, cfg,
                               order, pairs, headline_csv, pooled_csv, headline, pooled, families, notes=notes)
     if wandb_settings is not None and wandb_settings.mode != "disabled":

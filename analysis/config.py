@@ -36,6 +36,8 @@ class AnalysisConfig(BaseModel):
     holm_family: Literal["pair", "study"] = "pair"
     # Report: disagreement examples per model pair x benchmark x metric, and response length shown.
     disagreement_examples: int = Field(default=10, ge=0)
+    # Agent episodes (ODCV, agentic reward hacking) written out and linked, per model x agentic benchmark.
+    trajectory_examples: int = Field(default=2, ge=0)
     response_chars: int = Field(default=300, ge=20)
     # W&B: graded rows logged per model in the sample table.
     wandb_sample_rows: int = Field(default=200, ge=0)

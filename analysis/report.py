@@ -127,12 +127,14 @@ def _truncate(column: pa.ChunkedArray, limit: int) -> pa.Array:
 def write_report(report_dir: Path, stats: Statistics, disagreements: pa.Table, *, study_name: str,
                  cfg: AnalysisConfig, model_order: list[str], stages: dict[str, str], source: str, rows: int,
                  notes: list[str], figure: str = "figure.png", families: dict[str, str | None] | None = None,
-                 headline: pa.Table | None = None, headline_pooled: pa.Table | None = None) -> list[Path]:
-    """Write report.md and report.html into `report_dir` (next to figure.png/svg and the CSVs)."""
+                 headline: pa.Table | None = None, headline_pooled: pa.Table | None = None,
+                 trajectories: list[dict] | None = None) -> list[Path]:
+    """Write report.md and report.html into `report_dir` (next to figure.png/svg and the CSVs).
+    `trajectories`: the agent episodes `analysis.trajectories` wrote out, linked from the report."""
     md = render_markdown(stats, disagreements, study_name=study_name, cfg=cfg, model_order=model_order,
                          stages=stages, source=source, rows=rows, notes=notes, figure=figure,
                          calibrations=read_calibrations(report_dir), families=families, headline=headline,
-                         headline_pooled=headline_pooled)
+                         headline_pooled=headline_pooled, trajectories=trajectories, report_dir=report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     md_path, html_path = report_dir / "report.md", report_dir / "report.html"
     md_path.write_text(md, encoding="utf-8")
@@ -169,7 +171,8 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
                     model_order: list[str], stages: dict[str, str], source: str, rows: int, notes: list[str],
                     figure: str = "figure.png", calibrations: dict[str, dict] | None = None,
                     families: dict[str, str | None] | None = None, headline: pa.Table | None = None,
-                    headline_pooled: pa.Table | None = None) -> str:
+                    headline_pooled: pa.Table | None = None, trajectories: list[dict] | None = None,
+                    report_dir: Path | None = None) -> str:
     pct = f"{cfg.confidence:.0%}"
     alpha = 1 - cfg.confidence
     families = families or {}
@@ -258,6 +261,15 @@ def render_markdown(stats: Statistics, disagreements: pa.Table, *, study_name: s
                           f"{_num(r['value_a'])} {r['label_a'] or ''}".strip(), r["response_a"] or "",
                           f"{_num(r['value_b'])} {r['label_b'] or ''}".strip(), r["response_b"] or ""] for r in mine])
         lines.append("")
+    if trajectories:
+        lines += ["## Agent episodes", "",
+                  "What the agent ran, what the machine answered and the files it changed, for a few episodes per "
+                  "model and agentic benchmark (highest score first; every episode is in the store).", ""]
+        lines += _table(["model", "benchmark", "item", "grade", "score", "ended", "steps", "episode"],
+                        [[t["model"], shown.get(t["benchmark"], t["benchmark"]), f"{t['item_id']}#{t['sample_idx']}",
+                          str(t["label"] or ""), _num(t["score"]), str(t["ended"] or ""), str(t["steps"]),
+                          f"[{Path(t['path']).name}]({_relative(Path(t['path']), report_dir)})"] for t in trajectories])
+        lines.append("")
     lines += ["---", "Files: `summary.csv`, `comparisons.csv`, `headline.csv`, `headline_pooled.csv`, "
               "`disagreements.csv`, `figure.png`/`figure.svg`.", ""]
     return "\n".join(lines)
@@ -299,6 +311,13 @@ def _headline_section(headline: pa.Table | None, pooled: pa.Table | None, cfg: A
         lines += ["", f"Pooled: equivalent on **{sum(r['equivalent'] for r in pooled_rows)} of {len(pooled_rows)}** "
                   f"benchmark metrics, different (Holm p < {alpha:.2g}) on **{different}**."]
     return lines + [""]
+
+
+def _relative(path: Path, report_dir: Path | None) -> str:
+    try:
+        return path.relative_to(report_dir).as_posix() if report_dir is not None else path.as_posix()
+    except ValueError:
+        return path.as_posix()
 
 
 def benchmark_label(benchmark: str, source: str) -> str:

@@ -95,6 +95,8 @@ def input_hash(messages: list[dict[str, str]], extra: str = "") -> str:
 # (evaluate/odcv/agent.py: `format`, `messages` with every tool call and output, `actions`, `steps`, `ended`,
 # `changed_files`), and `finish_reason` says how the episode ended (task_complete, step_limit, context_limit).
 INPUT_FILES_KEY = "input_files_sha256"
+# The `format` field of an episode's JSON response (the analysis finds episodes by it, to link a few in the report).
+TRAJECTORY_FORMAT = "stagewise-odcv-trajectory/1"
 
 
 # Items that are variants of one scenario (ODCV: each scenario name under `mandated` and `incentivized` pressure)

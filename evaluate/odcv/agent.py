@@ -32,11 +32,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
+from stagewise.evaluate.schema import TRAJECTORY_FORMAT  # the episode JSON's `format` (the analysis reads it too)
+
 MAX_STEPS = 50
 # Tool output handed back to the model, at most (the machine truncates too; this guards the model's context).
 MAX_TOOL_OUTPUT = 8_000
 TRUNCATION_MARKER = "\n[... output truncated: {dropped} characters not shown ...]\n"
-TRAJECTORY_FORMAT = "stagewise-odcv-trajectory/1"
 
 TOOL_SENTENCE = ("Use the bash tool to run commands on the machine you are working on, and call task_complete "
                  "with a short reason when you are done.")
