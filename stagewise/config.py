@@ -374,5 +374,9 @@ def _list_index(items: list[Any], part: str, name_field: str | None) -> int | No
 
 
 def dump_study(study: Study) -> str:
-    """The resolved config as YAML (saved with every study output so reruns and analysis can read it)."""
-    return yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False)
+    """The resolved config as YAML (saved with every study output so reruns and analysis can read it). A literal
+    `serving.api_key` is left out: study.yaml is copied around with results; the key stays where it came from."""
+    data = study.model_dump(mode="json")
+    if data.get("serving", {}).get("api_key") is not None:
+        data["serving"]["api_key"] = None
+    return yaml.safe_dump(data, sort_keys=False)

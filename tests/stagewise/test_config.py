@@ -181,3 +181,11 @@ def test_a_config_without_families_is_one_implicit_family(tmp_path):
     study = load_study(write(tmp_path, MINIMAL))
     assert study.families == [] and {m.family for m in study.models} == {None}
     assert [f for f, _ in study.training_by_family()] == [None] and study.tiny_for(None) == study.tiny
+
+
+def test_a_literal_api_key_is_not_saved_with_the_study(tmp_path):
+    from stagewise.config import dump_study
+
+    study = load_study(REPO / "configs" / "demo.yaml", ["serving.api_key=s3cret-key"])
+    assert study.serving.api_key == "s3cret-key"
+    assert "s3cret-key" not in dump_study(study)
