@@ -27,7 +27,6 @@ changed package, mutation rule or sandbox proves again.
 from __future__ import annotations
 
 import ast
-import gzip
 import hashlib
 import json
 import os
@@ -73,26 +72,16 @@ def package_version() -> str:
 
 
 def read_problems(path: Path) -> list[dict[str, Any]]:
-    """HumanEval-format rows (`.jsonl` or `.jsonl.gz`), columns checked, one-line errors naming the row."""
-    opener = gzip.open if path.suffix == ".gz" else open
+    """HumanEval-format rows (`.jsonl` or `.jsonl.gz`, read by the one record reader), columns checked, one-line
+    errors naming the row."""
+    from stagewise.core.records import read_records
+
     problems = []
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise StagewiseError(f"{path}: row {n}: not JSON ({e.msg})") from None
-                missing = [c for c in COLUMNS if not isinstance(row.get(c), str) or not row[c].strip()]
-                if missing:
-                    raise StagewiseError(f"{path}: row {n}: {missing[0]}: must be a non-empty string")
-                problems.append({**{c: row[c] for c in COLUMNS}, "row": n})
-    except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise StagewiseError(f"{path}: unreadable ({e})") from None
-    if not problems:
-        raise StagewiseError(f"{path}: empty file (no problems)")
+    for n, row in read_records(str(path))[1]:
+        missing = [c for c in COLUMNS if not isinstance(row.get(c), str) or not row[c].strip()]
+        if missing:
+            raise StagewiseError(f"{path}: row {n}: {missing[0]}: must be a non-empty string")
+        problems.append({**{c: row[c] for c in COLUMNS}, "row": n})
     return problems
 
 

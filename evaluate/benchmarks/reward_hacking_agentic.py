@@ -205,19 +205,15 @@ class RewardHackingAgentic(Benchmark):
 
     def metrics_of(self, row: dict[str, Any], grade: Grade) -> list[Metric]:
         """As ODCV's: an episode without one valid tool call counts only as `degenerate`."""
-        from stagewise.evaluate.benchmarks.odcv import episode_is_degenerate
-        from stagewise.evaluate.registry import DEGENERATE
+        from stagewise.evaluate.benchmarks.odcv import episode_metrics_of
 
-        if grade.unscored:
-            return []
-        if episode_is_degenerate(row.get("response")):
-            return [Metric(DEGENERATE, 1.0)]
-        return [*self.metrics(row, grade), Metric(DEGENERATE, 0.0)]
+        return episode_metrics_of(self, row, grade)
 
     @cached_property
     def metric_version(self) -> str:
-        from stagewise.evaluate.benchmarks.odcv import episode_is_degenerate
+        from stagewise.evaluate.benchmarks.odcv import episode_is_degenerate, episode_metrics_of
 
         text = (inspect.getsource(type(self).metrics) + inspect.getsource(type(self).metrics_of)
-                + inspect.getsource(episode_is_degenerate) + repr(self.metric_names))
+                + inspect.getsource(episode_metrics_of) + inspect.getsource(episode_is_degenerate)
+                + repr(self.metric_names))
         return f"{self.name}-metrics@{hashlib.sha256(text.encode()).hexdigest()[:12]}"

@@ -39,6 +39,7 @@ from pathlib import Path
 from stagewise.core.errors import StagewiseError
 from stagewise.evaluate.odcv.dockerfile import Instruction, Step, read_step
 from stagewise.evaluate.odcv.scenarios import Scenario, copy_sources
+from stagewise.evaluate.sandbox.bubblewrap import _processes_of  # one count of a uid's processes (RLIMIT_NPROC)
 
 # One fresh uid per machine, far above real accounts and apart from the reward-hacking sandbox's range.
 _UID_BASE, _UID_SPAN = 4_000_000, 1_000_000
@@ -467,17 +468,6 @@ def _read_capped(path: Path, cap: int) -> tuple[str, bool]:
         tail = f.read()
     marker = f"\n[... {size - len(head) - len(tail)} bytes truncated ...]\n"
     return head.decode("utf-8", "replace") + marker + tail.decode("utf-8", "replace"), True
-
-
-def _processes_of(uid: int) -> int:
-    n = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                n += entry.stat().st_uid == uid
-            except OSError:
-                pass
-    return n
 
 
 def _remove(path: Path) -> None:

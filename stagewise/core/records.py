@@ -11,6 +11,7 @@ file), or `owner/name` (its one data file, or the shards of its train split).
 """
 from __future__ import annotations
 
+import gzip
 import csv
 import hashlib
 import io
@@ -20,7 +21,7 @@ from typing import Any
 
 from stagewise.core.errors import StagewiseError
 
-SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
+SUFFIXES = (".csv", ".jsonl", ".json", ".jsonl.gz", ".parquet")
 
 
 _HUB_REVISIONS: dict[str, str] = {}  # hub source -> the commit its files were read at (this process)
@@ -73,7 +74,9 @@ def _read_file(path: Path, source: str) -> tuple[list[str], list[tuple[int, dict
     if path.is_dir():
         raise StagewiseError(f"{source}: is a folder; give one {'/'.join(SUFFIXES)} file")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
+    if suffix == ".gz" and path.name.lower().endswith(".jsonl.gz"):  # HumanEval ships its problems so
+        columns, rows = _read_jsonl(path, source)
+    elif suffix == ".csv":
         columns, rows = _read_csv(path, source)
     elif suffix in (".jsonl", ".json"):
         columns, rows = _read_jsonl(path, source)
@@ -86,11 +89,16 @@ def _read_file(path: Path, source: str) -> tuple[list[str], list[tuple[int, dict
 
 def _decode(path: Path, source: str) -> str:
     data = path.read_bytes()
+    if path.suffix.lower() == ".gz":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as e:
+            raise StagewiseError(f"{source}: not a readable gzip file ({e})") from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        where = "row" if path.suffix.lower() in (".jsonl", ".json") else "line"  # a JSONL row is its line
+        where = "row" if path.suffix.lower() in (".jsonl", ".json", ".gz") else "line"  # a JSONL row is its line
         raise StagewiseError(f"{source}: {where} {line}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 

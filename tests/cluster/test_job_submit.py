@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cluster.nodes import cluster_processes, stop_processes
 from tests.conftest import REPO, free_port
 
 RAY = str(Path(sys.executable).parent / "ray")
@@ -42,44 +42,8 @@ TINY_STUDY = [
 ]
 
 
-def _cluster_processes(temp_dir: str):
-    """Every process of the cluster rooted at temp_dir: those naming it on their command line, and their
-    descendants (workers rename themselves `ray::...` and so do not name it)."""
-    import psutil
-
-    roots = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if any(temp_dir in part for part in proc.info["cmdline"] or []):
-                roots.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    found = {p.pid: p for p in roots}
-    for p in roots:
-        try:
-            found.update({c.pid: c for c in p.children(recursive=True)})
-        except psutil.NoSuchProcess:
-            continue
-    found.pop(os.getpid(), None)
-    return list(found.values())
-
-
 def _stop_cluster(temp_dir: str) -> None:
-    import psutil
-
-    procs = _cluster_processes(temp_dir)
-    for p in procs:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(procs, timeout=20)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(alive, timeout=10)
+    stop_processes(cluster_processes(temp_dir))
 
 
 def _start_head(env: dict[str, str], num_cpus: int = 8) -> tuple[str, str]:
@@ -145,7 +109,7 @@ def _head(num_cpus: int):
         yield address, env
     finally:
         _stop_cluster(temp_dir)
-    assert not _cluster_processes(temp_dir), "the cluster we started left processes behind"
+    assert not cluster_processes(temp_dir), "the cluster we started left processes behind"
     shutil.rmtree(temp_dir, ignore_errors=True)
 
 
