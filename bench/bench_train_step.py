@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 PRESETS = {  # hidden, layers, heads, kv heads, intermediate, vocab
-    "demo": (128, 2, 4, 2, 384, 2048),  # configs/demo.yaml's tiny model
+    "demo": (128, 2, 4, 2, 384, 2048),  # configs/demo.yaml's large family (configs/demo-one-family.yaml's model)
     "llama-1b": (2048, 16, 32, 8, 8192, 128256),  # Llama 3.2 1B's shape (1.24B params, tied embeddings)
 }
 

@@ -6,6 +6,7 @@ ones. Values already set by the user win.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -49,6 +50,30 @@ def _set_values_win(defaults: dict[str, str]) -> dict[str, str]:
 # fp32 micro-batch's logits alone are 32 MiB): ~20% of a CPU rank's time went to the kernel. A fixed high
 # threshold and no trimming keep freed memory in the heap for the next step (bench/bench_train_step.py).
 CPU_TRAINING_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(4 << 30), "MALLOC_TRIM_THRESHOLD_": str(16 << 30)}
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+@contextmanager
+def large_allocations_mapped(threshold: int = 1 << 20):
+    """In a CPU training worker (CPU_TRAINING_MALLOC set), give each allocation over `threshold` its own mapping
+    for the duration, then restore the worker's threshold and trim the heap; elsewhere, nothing.
+
+    A ZeRO-3 partitioned load (transformers under deepspeed.zero.Init) gathers each module's full tensors, copies
+    them in and partitions them again; with the training threshold (4 GiB) every freed full tensor stays in the
+    heap as a hole between the live partitions, and a rank peaked above a whole load (1.17-1.29x the fp32 model,
+    bench/bench_load.py). Mapped, each goes back to the OS when freed: 0.71x, and the rank holds its half after."""
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        yield
+        return
+    import ctypes
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallopt(M_MMAP_THRESHOLD, threshold)
+    try:
+        yield
+    finally:
+        libc.mallopt(M_MMAP_THRESHOLD, int(os.environ["MALLOC_MMAP_THRESHOLD_"]))
+        libc.malloc_trim(0)
 
 
 # Ray Train replaces `print` in its workers with one that logs to Train's own log file and, when sys.stdout is

@@ -10,6 +10,12 @@ an edited item) are counted, named in the log and kept; the analysis leaves them
 writer: it writes each finished batch as new Parquet files
 (atomically, see evaluate/store.py) and drops any key it has already written, so a kill at any point
 followed by a rerun gives exactly the rows of an uninterrupted run.
+
+A worker node lost mid-run costs no rows and no rerun: the actors it held restart on another node and their
+unfinished batches run again there (`RESTART_ON_NODE_LOSS`), and blocks lost with the node's object store are
+rebuilt by Ray from their lineage. That lineage starts at the driver, which owns and stores the input blocks
+and the actors' constructor arguments: only the driver's own node has to survive
+(tests/cluster/test_lost_nodes_eval.py).
 """
 from __future__ import annotations
 
@@ -37,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_AUTORATERS = ({"name": "refusal-rules", "kind": "rules"},)
+# Every eval actor restarts, on any node, as often as it dies, and retries the batches it was given: Ray Data's
+# defaults in Ray 2.60, set here because the no-lost-rows promise above rests on them.
+RESTART_ON_NODE_LOSS = {"max_restarts": -1, "max_task_retries": -1}
 
 
 @dataclass
@@ -243,7 +252,8 @@ def _run_pipeline(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", sto
         if mid not in served.model_ids:
             raise StagewiseError(f"evaluation: model {mid!r} is not served at {served.base_url} (serves: {', '.join(served.model_ids)})")
 
-    actor_args = {"num_cpus": cfg.actor_num_cpus, "batch_size": cfg.batch_size, "batch_format": "pyarrow"}
+    actor_args = {"num_cpus": cfg.actor_num_cpus, "batch_size": cfg.batch_size, "batch_format": "pyarrow",
+                  **RESTART_ON_NODE_LOSS}
     parts = []
     agentic = {b for b in {r["benchmark"] for r in work.to_generate} if getattr(get_benchmark(b), "agentic", False)}
     single = [r for r in work.to_generate if r["benchmark"] not in agentic]
@@ -263,7 +273,7 @@ def _run_pipeline(cfg: "EvalConfig", ctx: "RunContext", served: "ServedApp", sto
     grader = {"fn_constructor_kwargs": {"autoraters": settings,
                                         "client": serve_client(cfg, served, judges, ctx) if judges else None},
               "compute": ray.data.ActorPoolStrategy(size=cfg.grader_actors), "num_cpus": cfg.actor_num_cpus,
-              "batch_format": "pyarrow"}
+              "batch_format": "pyarrow", **RESTART_ON_NODE_LOSS}
     graded_parts = []
     if parts:
         flight = parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])
@@ -297,7 +307,7 @@ def _episode_stage(cfg: "EvalConfig", served: "ServedApp", episodes: list[dict[s
     # One row per block and batch: an episode is minutes of work, and each finished one is stored on its own.
     return ray.data.from_arrow(_blocks(episodes, FLIGHT_SCHEMA, 1)).map_batches(
         EpisodeActor, fn_constructor_kwargs={"client": client}, compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=cfg.actor_num_cpus, batch_size=1, batch_format="pyarrow",
+        num_cpus=cfg.actor_num_cpus, batch_size=1, batch_format="pyarrow", **RESTART_ON_NODE_LOSS,
     )
 
 

@@ -63,7 +63,7 @@ def llm_config(model_id: str, source: str, cfg: ServeConfig, gpu: bool) -> "LLMC
     }
     deployment: dict[str, Any] = {
         "name": model_id,  # the deployment shows up as `[InProcess]LLMServer:<model id>` in `serve status`
-        "autoscaling_config": {"min_replicas": m.min_replicas, "max_replicas": m.max_replicas},
+        "autoscaling_config": m.autoscaling_config(),  # bounds, target, delays (serve.config.ReplicaScaling)
         "max_ongoing_requests": cfg.max_ongoing_requests,
         "max_constructor_retry_count": cfg.start_attempts,
     }
@@ -145,7 +145,10 @@ def start_serve(cfg: ServeConfig) -> tuple[str, int]:
     from stagewise.serve import internals
 
     port = cfg.port or _free_port(cfg.host)
-    serve.start(http_options={"host": cfg.host, "port": port})
+    # One proxy, on the head: clients (and the shipped clusters' Service / port) reach the head's address only.
+    # Ray's default also runs one on every node holding a replica, which kept each autoscaled node 30 s past its
+    # last replica (the proxy's draining period) before the autoscaler could release it.
+    serve.start(http_options={"host": cfg.host, "port": port}, proxy_location="HeadOnly")
     return internals.serve_address(cfg.host, port)  # Serve already running keeps its own address
 
 

@@ -4,8 +4,10 @@
       host: 127.0.0.1          # loopback unless a deployment says otherwise
       port: 8000
       api_key_env: STAGEWISE_API_KEY   # where the key comes from; any other host than loopback needs one
-      models:                  # per-model overrides (ids from `models:`); others get the defaults
-        judge: {max_replicas: 2, accelerator_type: H100, tensor_parallel_size: 2}
+      max_replicas: 2          # replicas per model: Ray Serve adds them under load, up to this (ReplicaScaling)
+      target_ongoing_requests: 2
+      models:                  # per-model overrides (ids from `models:`); what a model leaves unset is the section's
+        judge: {max_replicas: 4, accelerator_type: H100, tensor_parallel_size: 2}
 """
 from __future__ import annotations
 
@@ -19,26 +21,84 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from stagewise.core.errors import StagewiseError
 
 
-class ServedModelConfig(BaseModel):
-    """Per-model overrides; models not listed get the defaults."""
+class ReplicaScaling(BaseModel):
+    """How many engine replicas serve a model: Ray Serve's `autoscaling_config` of its LLM deployment.
+
+    Serve starts `initial_replicas` (default `min_replicas`) and moves between the bounds to keep about
+    `target_ongoing_requests` requests in flight (running or queued) per replica, averaged over `look_back_period_s`,
+    once a change has been wanted for `upscale_delay_s` / `downscale_delay_s`; the cluster's autoscaler launches the
+    nodes new replicas need.
+    A request is one HTTP call: the evaluation's `/v1/completions` requests carry `evaluation.prompts_per_request`
+    prompts each. The target is always passed: Ray Serve LLM's own default (10^9) would never scale out on load,
+    and `max_replicas` would be a number nothing reached. 2, the delays and the window are Ray Serve's defaults.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=1, ge=1)
+    initial_replicas: int | None = Field(default=None, ge=0)
+    target_ongoing_requests: float = Field(default=2.0, gt=0)
+    upscale_delay_s: float = Field(default=30.0, ge=0)
+    downscale_delay_s: float = Field(default=600.0, ge=0)
+    # The window Serve averages in-flight requests over; Ray Serve warns (and means to refuse) one not above its
+    # 10 s metrics interval.
+    look_back_period_s: float = Field(default=30.0, gt=10)
+
+    def autoscaling_config(self) -> dict:
+        """Ray Serve's `autoscaling_config` of the deployment (`ray.serve.config.AutoscalingConfig` fields)."""
+        out = self.model_dump(include=set(ReplicaScaling.model_fields))
+        if out["initial_replicas"] is None:
+            del out["initial_replicas"]
+        return out
+
+
+def replica_bounds_error(min_replicas: int | None, max_replicas: int | None, initial: int | None) -> str | None:
+    """Why these bounds cannot hold (None where they can); an unset bound is not checked."""
+    if min_replicas is not None and max_replicas is not None and min_replicas > max_replicas:
+        return f"min_replicas {min_replicas} is above max_replicas {max_replicas}"
+    if initial is not None and min_replicas is not None and initial < min_replicas:
+        return f"initial_replicas {initial} is below min_replicas {min_replicas}"
+    if initial is not None and max_replicas is not None and initial > max_replicas:
+        return f"initial_replicas {initial} is above max_replicas {max_replicas}"
+    return None
+
+
+class EngineSettings(BaseModel):
+    """Where one model's engine runs and how vLLM is set up (per model only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     accelerator_type: str | None = None  # e.g. "H100" on a GPU cluster; None on CPU
     tensor_parallel_size: int = Field(default=1, ge=1)
     max_model_len: int | None = Field(default=None, ge=16)
     engine_kwargs: dict = Field(default_factory=dict)  # passed to vLLM as-is (wins over everything else)
 
+
+class ServedModelConfig(EngineSettings):
+    """Per-model overrides; what a model leaves unset (None) is the section's (`ServeConfig.for_model`)."""
+
+    # ReplicaScaling's fields, unset: the section's
+    min_replicas: int | None = Field(default=None, ge=0)
+    max_replicas: int | None = Field(default=None, ge=1)
+    initial_replicas: int | None = Field(default=None, ge=0)
+    target_ongoing_requests: float | None = Field(default=None, gt=0)
+    upscale_delay_s: float | None = Field(default=None, ge=0)
+    downscale_delay_s: float | None = Field(default=None, ge=0)
+    look_back_period_s: float | None = Field(default=None, gt=10)
+
     @model_validator(mode="after")
     def _bounds(self) -> "ServedModelConfig":
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        if error := replica_bounds_error(self.min_replicas, self.max_replicas, self.initial_replicas):
+            raise ValueError(error)
         return self
 
 
-class ServeConfig(BaseModel):
+class ResolvedModelConfig(ReplicaScaling, EngineSettings):
+    """A served model's settings, the section's scaling where it sets none (`ServeConfig.for_model`)."""
+
+
+class ServeConfig(ReplicaScaling):
     model_config = ConfigDict(extra="forbid")
 
     app_name: str = Field(default="stagewise", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # Ray Serve app name
@@ -67,16 +127,24 @@ class ServeConfig(BaseModel):
     enforce_eager: bool = False
     max_num_seqs: int = Field(default=128, ge=1)  # vLLM's batch size cap: bounds memory on small machines
     max_ongoing_requests: int = Field(default=256, ge=1)  # per replica, before Serve queues at the router
-    min_replicas: int = Field(default=1, ge=0)
-    max_replicas: int = Field(default=1, ge=1)
+    # min_replicas, max_replicas, initial_replicas, target_ongoing_requests, upscale/downscale_delay_s,
+    # look_back_period_s: every model's, unless it sets its own (ReplicaScaling)
     # Serve restarts a replica whose engine fails to start this many times before the app fails readiness.
     start_attempts: int = Field(default=3, ge=1)
+    # At most this many models (the judges included) served at once; the rest wait for a later wave
+    # (stagewise/waves.py). None: as many as the GPUs hold. On CPU it is host memory that runs out: each engine
+    # takes its kv_cache_gb plus ~1.5-2 GB.
+    max_models_per_wave: int | None = Field(default=None, ge=1)
     models: dict[str, ServedModelConfig] = Field(default_factory=dict)  # model id -> overrides
 
     @model_validator(mode="after")
     def _bounds(self) -> "ServeConfig":
-        if self.min_replicas > self.max_replicas:
-            raise ValueError(f"min_replicas {self.min_replicas} is above max_replicas {self.max_replicas}")
+        if error := replica_bounds_error(self.min_replicas, self.max_replicas, self.initial_replicas):
+            raise ValueError(error)
+        for model_id in self.models:  # a model's own bounds against the section's it keeps
+            m = self.for_model(model_id)
+            if error := replica_bounds_error(m.min_replicas, m.max_replicas, m.initial_replicas):
+                raise ValueError(f"models.{model_id}: {error} (what it leaves unset is serving's)")
         return self
 
     def resolved_api_key(self) -> str | None:
@@ -99,11 +167,11 @@ class ServeConfig(BaseModel):
             return self.dtype
         return "bfloat16" if gpu or cpu_has_bf16() else "float32"
 
-    def for_model(self, model_id: str) -> ServedModelConfig:
-        """The model's overrides, or the section-wide replica bounds when it has none."""
-        if model_id in self.models:
-            return self.models[model_id]
-        return ServedModelConfig(min_replicas=self.min_replicas, max_replicas=self.max_replicas)
+    def for_model(self, model_id: str) -> ResolvedModelConfig:
+        """The model's settings: its overrides, and the section's replica scaling where it sets none."""
+        own = self.models[model_id].model_dump(exclude_none=True) if model_id in self.models else {}
+        return ResolvedModelConfig.model_construct(
+            **{**ReplicaScaling.model_dump(self, include=set(ReplicaScaling.model_fields)), **own})
 
 
 def is_loopback(host: str) -> bool:

@@ -169,14 +169,6 @@ class Study(BaseModel):
     def family_of(self, model_id: str) -> str | None:
         return self.model(model_id).family
 
-    def training_by_family(self, stages: list[TrainStageConfig] | None = None
-                           ) -> list[tuple[str | None, list[TrainStageConfig]]]:
-        """(family, its stages in order) for `stages` (default: all): each family's chain is trained on its own."""
-        out: dict[str | None, list[TrainStageConfig]] = {}
-        for stage in self.training if stages is None else stages:
-            out.setdefault(self.family_of(stage.output), []).append(stage)
-        return list(out.items())
-
     def tiny_for(self, family: str | None) -> TinyModelConfig:
         """The random-init shape of a family's `init: tiny` stages."""
         spec = next((f for f in self.families if f.name == family), None)

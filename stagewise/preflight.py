@@ -1,9 +1,16 @@
 """Can the cluster place what a stage needs? Asked before each stage, answered in seconds, never by waiting.
 
-    demands = study_demands(study)                     # training, serving, evaluation: Ray resource bundles
-    check_fits(demands, cluster_capacity())            # the whole study, against the cluster, before training
-    check_stage(demands.training, "training")          # each stage, against what is free when it starts
+    demands = study_demands(study, gpu_cluster)        # training, serving, evaluation: Ray resource bundles
+    check_study(demands, cluster_capacity())           # the whole study, against the cluster, before training
+    check_free("training", [d], d.hint)                # each stage, against what is free when it starts
     eval_cfg = size_eval_pools(study.evaluation, free_capacity())   # the actor pools, to what serving left
+
+`stagewise run` asks these for the whole study (stagewise/run.py); the stage commands ask the same of their own
+stage, through the two calls below, before they start it:
+
+    check_training(stages)                             # stagewise train
+    check_serving(models, study.serving)               # stagewise serve
+    check_serving(models, study.serving, study.evaluation)   # stagewise eval (then size_eval_pools)
 
 Ray waits forever for resources it cannot get: a job on a 4-CPU head trained, started three engines (3 CPUs held
 by their placement groups) and sat at `== eval` with its actors pending and no message (issue 24). Each demand
@@ -83,15 +90,17 @@ def training_demand(stage: "TrainStageConfig") -> Demand:
                   TRAIN_HINT.format(name=stage.name))
 
 
-def serving_demands(models: list[str], cfg: "ServeConfig", gpu_of: dict[str, bool]) -> list[Demand]:
+def serving_demands(models: list[str], cfg: "ServeConfig", gpu_cluster: bool) -> list[Demand]:
     """One placement bundle per engine replica Serve starts with (serve/app.py's `llm_config`): CPU engines
     `cpus_per_replica` CPUs; GPU engines their tensor-parallel GPUs on one node. A model scaled to zero still
-    needs one replica once evaluation asks it, so it counts one."""
+    needs one replica once evaluation asks it, so it counts one. Serve starts `initial_replicas` where set."""
+    from stagewise.serve.placement import serves_on_gpu
+
     out = []
     for model_id in models:
         m = cfg.for_model(model_id)
-        replicas = max(1, m.min_replicas)
-        if gpu_of[model_id]:
+        replicas = max(1, m.min_replicas if m.initial_replicas is None else m.initial_replicas)
+        if serves_on_gpu(cfg, model_id, gpu_cluster):
             bundle: Bundle = {"GPU": float(m.tensor_parallel_size)}
             if m.accelerator_type:
                 bundle[f"accelerator_type:{m.accelerator_type}"] = 0.001
@@ -122,16 +131,14 @@ EVAL_BLOCK_TASKS = Demand("evaluation: Ray Data's block metadata tasks", {"CPU":
 
 def study_demands(study: "Study", gpu_cluster: bool) -> StudyDemands:
     from stagewise.run import served_models
-    from stagewise.serve.placement import serves_on_gpu
     from stagewise.waves import study_waves
 
     waves = study_waves(study, gpu_cluster)
     # One wave serves every model of the study (stagewise.run.serving); several serve their own models each.
     per_wave = [list(served_models(study))] if len(waves) <= 1 else [w.models() for w in waves]
-    gpu_of = {m: serves_on_gpu(study.serving, m, gpu_cluster) for models in per_wave for m in models}
     return StudyDemands(
         training=[training_demand(stage) for stage in study.training],
-        serving=[serving_demands(models, study.serving, gpu_of) for models in per_wave],
+        serving=[serving_demands(models, study.serving, gpu_cluster) for models in per_wave],
         evaluation=evaluation_demands(study.evaluation, 1, 1),
     )
 
@@ -313,11 +320,11 @@ def size_eval_pools(cfg: "EvalConfig", capacity: Capacity) -> "EvalConfig":
     return cfg.model_copy(update={"policy_actors": policy, "grader_actors": grader})
 
 
-
 TRAIN_HINT = ("lower training.{name}.num_workers, or give the cluster more (cluster.num_cpus for the embedded one, "
               "`ray start --num-cpus/--num-gpus` or more worker nodes for one you join)")
-SERVE_HINT = ("lower serving's min_replicas / cpus_per_replica or tensor_parallel_size, serve fewer models, or give "
-              "the cluster more (cluster.num_cpus for the embedded one, `ray start --num-cpus` or worker nodes)")
+SERVE_HINT = ("lower serving's min_replicas / cpus_per_replica or tensor_parallel_size, serve fewer models at once "
+              "(serving.max_models_per_wave), or give the cluster more (cluster.num_cpus for the embedded one, "
+              "`ray start --num-cpus` or worker nodes)")
 
 
 def check_study(demands: StudyDemands, capacity: Capacity, until: str = "analyze") -> None:
@@ -329,3 +336,33 @@ def check_study(demands: StudyDemands, capacity: Capacity, until: str = "analyze
         for wave in demands.serving:
             check_fits("serving + evaluation", wave + demands.evaluation, capacity, SERVE_HINT)
             check_fits("serving + evaluation", wave + [EVAL_BLOCK_TASKS], capacity, SERVE_HINT)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Before one stage (the stage commands; `stagewise run` asks the same of the whole study up front)
+
+
+def check_training(stages: list["TrainStageConfig"]) -> None:
+    """Before training `stages` (one worker group at a time): each against the whole cluster (fails at once),
+    then against what is free now."""
+    demands = [training_demand(s) for s in stages]
+    capacity = cluster_capacity()
+    for d in demands:
+        check_fits("training", [d], capacity, d.hint)
+    for d in demands:
+        check_free("training", [d], d.hint)
+
+
+def check_serving(models: list[str], cfg: "ServeConfig", evaluation: "EvalConfig | None" = None) -> None:
+    """Before serving `models` in one app and, with `evaluation`, evaluating them meanwhile (its smallest pools and
+    Ray Data's block tasks): against the whole cluster (fails at once), then against what is free now."""
+    from stagewise.serve.placement import live_cluster_has_gpus
+
+    serving = serving_demands(models, cfg, live_cluster_has_gpus())
+    if evaluation is None:
+        check_fits("serving", serving, cluster_capacity(), SERVE_HINT)
+        check_free("serving", serving, SERVE_HINT)
+        return
+    smallest_eval = evaluation_demands(evaluation, 1, 1)
+    check_study(StudyDemands(training=[], serving=[serving], evaluation=smallest_eval), cluster_capacity())
+    check_free("serving + evaluation", serving + smallest_eval, SERVE_HINT)

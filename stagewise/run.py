@@ -49,14 +49,14 @@ def check_inputs(study: "Study", until: str = "analyze") -> None:
 
 def train(study: "Study", stages: "list[TrainStageConfig] | None" = None,
           timings: dict[str, float] | None = None) -> dict[str, Path]:
-    """Train `stages` (default: all) in a running Ray cluster; model id -> exported HF dir. Each model family's
-    chain is one `run_stages` call with that family's tiny shape (`families:` in the study config)."""
+    """Train `stages` (default: all) in a running Ray cluster; model id -> exported HF dir. Every model family's
+    stages go in one `run_stages` call (one Ray Train run where the workers match), each `init: tiny` stage with
+    its family's shape (`families:` in the study config)."""
     from stagewise.train.run import run_stages
 
-    paths: dict[str, Path] = {}
-    for family, chain in study.training_by_family(stages):
-        paths |= run_stages(chain, study.context(), study.tiny_for(family), timings)
-    return paths
+    stages = study.training if stages is None else stages
+    tiny = {s.name: study.tiny_for(study.family_of(s.output)) for s in stages}
+    return run_stages(stages, study.context(), tiny, timings)
 
 
 def served_models(study: "Study", only: list[str] | None = None) -> dict[str, str]:

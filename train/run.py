@@ -16,6 +16,7 @@ import logging
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,23 +30,28 @@ if TYPE_CHECKING:
     from stagewise.core.context import RunContext
     from stagewise.train.config import TinyModelConfig
 
+    Tiny = TinyModelConfig | Mapping[str, TinyModelConfig] | None  # one random-init shape, or one per stage name
+
 log = logging.getLogger(__name__)
 
 
-def run_stage(stage: TrainStageConfig, ctx: "RunContext", tiny: "TinyModelConfig | None" = None) -> Path:
+def run_stage(stage: TrainStageConfig, ctx: "RunContext", tiny: "Tiny" = None) -> Path:
     """Train one stage (or skip it when its export is current) and return its HF directory."""
     return run_stages([stage], ctx, tiny)[stage.output]
 
 
-def run_stages(stages: list[TrainStageConfig], ctx: "RunContext", tiny: "TinyModelConfig | None" = None,
+def run_stages(stages: list[TrainStageConfig], ctx: "RunContext", tiny: "Tiny" = None,
                timings: dict[str, float] | None = None) -> dict[str, Path]:
     """Train `stages` in order, skipping those whose export is current; returns model id -> HF dir.
 
     Needs a Ray cluster (`stagewise.cluster.local.ray_cluster`). `ctx` names the study's models and where
-    their weights are; `tiny` sizes the random-init model of an `init: tiny` stage.
+    their weights are; `tiny` sizes the random-init model of an `init: tiny` stage: one shape, or one per stage
+    name (a study's families each have their own).
 
-    Stages that continue each other (one's `init` is the previous one's `output`, on the same workers) run as
-    one chain in one TorchTrainer run: the worker group, its imports and Ray Data start once, not per stage.
+    Consecutive stages on the same workers run as one chain in one TorchTrainer run: the worker group, its
+    imports and Ray Data start once, not per stage. A stage continues the previous one's weights when its
+    `init` is that stage's `output`; a stage that starts afresh (`init: tiny`, a hub id or a trained model's
+    dir, e.g. the next model family's first stage) joins the chain too and loads its own init.
     `timings` (if given) gets `train:<stage>` seconds for each stage trained now, as measured on rank 0.
     """
     for stage in stages:
@@ -59,15 +65,23 @@ def run_stages(stages: list[TrainStageConfig], ctx: "RunContext", tiny: "TinyMod
             paths[stage.output] = Path(ctx.model_path(stage.output))
             continue
         chain = [stage]
-        while pending and _continues(chain[-1], pending[0]) and not _current(ctx, tiny, pending[0]):
+        while pending and _continues(chain, pending[0]) and not _current(ctx, tiny, pending[0]):
             chain.append(pending.pop(0))
         paths |= _train_chain(ctx, tiny, chain, timings)
     return paths
 
 
-def _continues(prev: TrainStageConfig, stage: TrainStageConfig) -> bool:
-    return (stage.init == prev.output and stage.num_workers == prev.num_workers
-            and stage.use_gpu == prev.use_gpu)
+def _continues(chain: list[TrainStageConfig], stage: TrainStageConfig) -> bool:
+    """Can `stage` join the chain's run: the same workers, and an init that is either the last stage's weights
+    or none of the chain's (whose exports appear only when the run ends)."""
+    prev = chain[-1]
+    return (stage.num_workers == prev.num_workers and stage.use_gpu == prev.use_gpu
+            and (stage.init == prev.output or stage.init not in {s.output for s in chain}))
+
+
+def _starts_afresh(chain: list[TrainStageConfig], i: int) -> bool:
+    """Stage i of a chain loads its own init (the first, or one that does not continue the stage before it)."""
+    return i == 0 or chain[i].init != chain[i - 1].output
 
 
 def _inputs(ctx: "RunContext", stage: TrainStageConfig) -> dict[str, Any]:
@@ -77,7 +91,7 @@ def _inputs(ctx: "RunContext", stage: TrainStageConfig) -> dict[str, Any]:
     return {"config": config, "data": data}
 
 
-def _current(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainStageConfig) -> bool:
+def _current(ctx: "RunContext", tiny: "Tiny", stage: TrainStageConfig) -> bool:
     done = _read_lineage(Path(ctx.model_path(stage.output)))
     if not done:
         return False
@@ -99,16 +113,16 @@ def _identity(parent: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in parent.items() if k != "path"}
 
 
-def _train_chain(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainStageConfig],
+def _train_chain(ctx: "RunContext", tiny: "Tiny", chain: list[TrainStageConfig],
                  timings: dict[str, float] | None) -> dict[str, Path]:
     """One TorchTrainer run for the chain; then each stage's export + lineage, in order (a stage's lineage
     hashes its parent's export, written just before it)."""
-    first = chain[0]
     inputs = [_inputs(ctx, s) for s in chain]
-    # The run's identity: the first stage's parent and every stage's config and data; later stages' parents
-    # are this run's own outputs.
-    run_fingerprint = _sha256_json({"parent": _identity(_parent(ctx, tiny, first)), "stages": inputs})
-    result, stats, init_path = _fit(ctx, tiny, chain, run_fingerprint)
+    # The run's identity: every stage's config and data, and the parent of each stage that starts afresh; the
+    # other stages' parents are this run's own outputs.
+    fresh = [_identity(_parent(ctx, tiny, s)) for i, s in enumerate(chain) if _starts_afresh(chain, i)]
+    identity = {"parent": fresh[0], "stages": inputs} | ({"fresh_parents": fresh[1:]} if len(fresh) > 1 else {})
+    result, stats, init_paths = _fit(ctx, tiny, chain, _sha256_json(identity))
     finals = {m["stage_index"]: (ckpt, m) for ckpt, m in (result.best_checkpoints or []) if m.get("final")}
     paths = {}
     for i, stage in enumerate(chain):
@@ -119,7 +133,7 @@ def _train_chain(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[
         parent = _parent(ctx, tiny, stage)
         fingerprint = _fingerprint(inputs[i], parent)  # before the tiny init's path is added, as _current sees it
         if parent.get("id") == "tiny":
-            parent = parent | {"path": str(init_path), "sha256": _weights_sha256(init_path)}
+            parent = parent | {"path": str(init_paths[i]), "sha256": _weights_sha256(init_paths[i])}
         tmp = out.with_name(out.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         with checkpoint.as_directory() as d:
@@ -169,7 +183,7 @@ def summary(lineage: dict[str, Any]) -> str:
 # -----------------------------------------------------------------------------------------------------------
 
 
-def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainStageConfig], fingerprint: str):
+def _fit(ctx: "RunContext", tiny: "Tiny", chain: list[TrainStageConfig], fingerprint: str):
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
     from transformers import AutoTokenizer
@@ -184,13 +198,15 @@ def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainSta
     storage = (ctx.output_dir / "train").resolve()
     run_name = f"{ctx.study}-" + "-".join(s.name for s in chain)
     _forget_stale_run(storage, run_name, fingerprint)
-    init_path = _init_path(ctx, tiny, first, storage / f"{run_name}-init")
-
-    # Every stage of a chain starts from the previous one's export, which carries this same tokenizer.
-    tokenizer = AutoTokenizer.from_pretrained(init_path)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    init_paths: dict[int, Path | str] = {}  # stage index -> the init it loads (the others continue the one before)
     stage_cfgs, all_stats = [], []
     for i, stage in enumerate(chain):
+        if _starts_afresh(chain, i):
+            init_paths[i] = _init_path(ctx, tiny, stage, storage / (f"{run_name}-init" + (f"-{i}" if i else "")))
+            # A continuing stage starts from the previous one's export, which carries this same tokenizer.
+            tokenizer = AutoTokenizer.from_pretrained(init_paths[i])
+            pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        init_path = init_paths[max(j for j in init_paths if j <= i)]
         seed = stage.resolved_seed(ctx.seed)
         # Rows -> checked, tokenized, packed Parquet blocks (in parallel on the cluster; kept for a resume), then
         # the run's order over them; workers stream their own rows of it (train/stream.py).
@@ -206,13 +222,14 @@ def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainSta
             log.warning("train %s: skipped %d over-long samples (first: %s)", stage.name, stats["skipped_overlong"],
                         stats["skipped_examples"][0])
         stage_cfgs.append({"stage": stage.model_dump(mode="json"), "total_steps": total, "seed": seed,
+                           "init_path": str(init_paths[i]) if i in init_paths else None,
                            "windows": windows, "pad_id": pad_id, "run_name": f"{ctx.study}-{stage.name}",
                            "wandb_id": f"{ctx.study}-{stage.name}-{fingerprint[:8]}",
                            # W&B groups the run by study and tags it by family and stage (core.wandb_run.start_run)
                            "study": ctx.study, "family": ctx.models[stage.output].family,
                            "model_stage": ctx.models[stage.output].stage})
 
-    cfg = {"stages": stage_cfgs, "init_path": str(init_path), "wandb": ctx.wandb.model_dump(),
+    cfg = {"stages": stage_cfgs, "wandb": ctx.wandb.model_dump(),
            "wandb_dir": str(ctx.output_dir.resolve())}
     (ctx.output_dir / "wandb").mkdir(parents=True, exist_ok=True)
     trainer = TorchTrainer(
@@ -233,27 +250,33 @@ def _fit(ctx: "RunContext", tiny: "TinyModelConfig | None", chain: list[TrainSta
     result = trainer.fit()
     if result.error:
         raise result.error
-    return result, all_stats, init_path
+    return result, all_stats, init_paths
 
 
-# Up to this many rows the driver checks every row before anything starts (seconds); above it, the first block of
-# each source (a wrong layout fails at once) and the data path checks the rest as it tokenizes, in parallel.
-DRIVER_CHECK_ROWS = 200_000
+# The driver checks at most about this many rows before anything starts (~10 s on one idle core): every row of a
+# smaller set; of a larger one each source's first block (a wrong layout fails at once), then the blocks in order.
+# The data path checks every row as it tokenizes (train/prepare.py, in parallel, before any step), failing with the
+# same one line; the driver's check stays seconds whatever the data's size.
+DRIVER_CHECK_ROWS = 50_000
 
 
 def check_stage_inputs(stage: TrainStageConfig) -> None:
     """Fail on what a stage cannot run with (fp16 on CPU, bad data rows) before any cluster or worker starts.
-    Streams blocks: the driver never holds the data."""
+    Streams blocks: the driver never holds the data, and reads at most ~DRIVER_CHECK_ROWS rows of it."""
     from stagewise.train.sources import plan_blocks, read_block
 
     _check_device(stage)
     objective = get_objective(stage.objective)
     blocks = plan_blocks(stage.data)
-    if sum(b.stop - b.start for b in blocks) > DRIVER_CHECK_ROWS:
-        blocks = list({b.source: b for b in reversed(blocks)}.values())[::-1]  # each source's first block
-    for block in blocks:
-        for where, rec in read_block(block):
+    firsts = sorted({b.source: i for i, b in reversed(list(enumerate(blocks)))}.values())
+    order = firsts + sorted(set(range(len(blocks))) - set(firsts))
+    checked = 0
+    for i in order:
+        if checked >= DRIVER_CHECK_ROWS:
+            break
+        for where, rec in read_block(blocks[i]):
             objective.samples(where, rec)
+        checked += blocks[i].stop - blocks[i].start
 
 
 def _check_device(stage: TrainStageConfig) -> None:
@@ -262,7 +285,7 @@ def _check_device(stage: TrainStageConfig) -> None:
                              "(DeepSpeed's CPU accelerator has no fp16); use bf16 or fp32")
 
 
-def _parent(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainStageConfig) -> dict[str, Any]:
+def _parent(ctx: "RunContext", tiny: "Tiny", stage: TrainStageConfig) -> dict[str, Any]:
     if stage.init == "tiny":
         return {"id": "tiny", "tiny": _tiny(tiny, stage).model_dump(), "seed": stage.resolved_seed(ctx.seed)}
     path = ctx.model_path(stage.init) if stage.init in ctx.models else stage.init
@@ -274,13 +297,14 @@ def _parent(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainStage
     return {"id": stage.init, "hub": path}
 
 
-def _tiny(tiny: "TinyModelConfig | None", stage: TrainStageConfig) -> "TinyModelConfig":
-    if tiny is None:
+def _tiny(tiny: "Tiny", stage: TrainStageConfig) -> "TinyModelConfig":
+    shape = tiny.get(stage.name) if isinstance(tiny, Mapping) else tiny
+    if shape is None:
         raise StagewiseError(f"training.{stage.name}.init: tiny, but no `tiny:` model config was given")
-    return tiny
+    return shape
 
 
-def _init_path(ctx: "RunContext", tiny: "TinyModelConfig | None", stage: TrainStageConfig, tiny_dir: Path) -> Path | str:
+def _init_path(ctx: "RunContext", tiny: "Tiny", stage: TrainStageConfig, tiny_dir: Path) -> Path | str:
     if stage.init != "tiny":
         if stage.init in ctx.models:
             return ctx.model_path(stage.init)

@@ -3,7 +3,9 @@
 Started by `train.run.run_stages` (`stagewise train configs/demo.yaml`), never directly. One run trains a chain
 of stages (e.g. pretrain -> sft -> dpo) in order on the same worker group: at a stage's end every rank keeps
 its exported weights and builds the next stage's model and DeepSpeed engine from them, so the chain pays for
-worker start-up and imports once. Each worker streams only its own rows of the run's seeded order from Ray
+worker start-up and imports once. Under ZeRO-3 the next stage reads the export back from the run's storage
+instead and loads it partitioned (a kept copy would be the whole model on every rank). A stage with its own
+`init_path` starts afresh inside the chain (a study's next model family). Each worker streams only its own rows of the run's seeded order from Ray
 Data (train/stream.py), so step k reads the same rows on every run: that is what lets a resumed run continue
 the uninterrupted loss curve.
 
@@ -29,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from stagewise.cluster.env import large_allocations_mapped
 from stagewise.train.config import TrainStageConfig
 from stagewise.train.losses import TokenNLL, plain_output_head
 from stagewise.train.objectives import get_objective
@@ -141,7 +144,8 @@ def _load_model(init: "str | Path | Weights", dtype: torch.dtype, stage: TrainSt
 
     alive = HfDeepSpeedConfig(zero3_config)
     try:
-        return AutoModelForCausalLM.from_pretrained(init, **kwargs)
+        with large_allocations_mapped():  # the gathered full tensors go back to the OS, not into the heap
+            return AutoModelForCausalLM.from_pretrained(init, **kwargs)
     finally:
         del alive
         unset_hf_deepspeed_config()  # later plain loads (a probe, the next stage's) must not partition
@@ -241,24 +245,39 @@ def train_loop(cfg: dict[str, Any]) -> None:
         # One rank per core beat more threads per rank on 2 cores (STACK.md): give each rank its share.
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
 
-    local = Path(tempfile.mkdtemp(prefix="stagewise-resume-"))  # an earlier stage's export, when resumed
+    # An earlier stage's export, copied here when resumed, or handed over through storage under ZeRO-3.
+    local = Path(tempfile.mkdtemp(prefix="stagewise-resume-"))
     try:
-        first, resume, init = 0, None, cfg["init_path"]
+        first, resume, init = 0, None, None
         checkpoint = ray.train.get_checkpoint()
         if checkpoint:
             with checkpoint.as_directory() as d:
                 pos = json.loads((Path(d) / POSITION).read_text())
                 if pos["final"]:  # stopped between two stages: the next one starts from this export
-                    first, init = pos["stage_index"] + 1, _copy_export(Path(d) / "hf", local)
+                    first = pos["stage_index"] + 1
+                    if first < len(stages) and not stages[first]["init_path"]:
+                        init = _copy_export(Path(d) / "hf", local)
                 else:
                     first, resume = pos["stage_index"], checkpoint
-        if resume is not None and first > 0:
+        if resume is not None and first > 0 and not stages[first]["init_path"]:
             init = _reported_export(first - 1, local)
         for i in range(first, len(stages)):
+            init = stages[i]["init_path"] or init  # a stage that starts afresh (e.g. the next model family's)
+            nxt = stages[i + 1] if i + 1 < len(stages) else None
+            # The next stage continues these weights: kept in memory, or, where it loads partitioned (ZeRO-3),
+            # read back from this stage's export so that no rank ever holds the whole model.
+            continued = nxt is not None and not nxt["init_path"]
+            partitioned = continued and _loads_partitioned(TrainStageConfig(**nxt["stage"]))
             init = _train_stage(cfg, i, init, resume if i == first else None, rank, world, device,
-                                keep=i < len(stages) - 1, t_start=t_enter if i == first else None)
+                                keep=continued and not partitioned, t_start=t_enter if i == first else None)
+            if partitioned:
+                init = _reported_export(i, local)
     finally:
         shutil.rmtree(local, ignore_errors=True)
+
+
+def _loads_partitioned(stage: TrainStageConfig) -> bool:
+    return stage.zero_stage == 3 and stage.zero3_init
 
 
 def _copy_export(src: Path, dst: Path) -> Path:
@@ -300,7 +319,7 @@ def _train_stage(cfg: dict[str, Any], index: int, init: "str | Path | Weights", 
     ds_config = deepspeed_config(stage, world)
     # Under ZeRO-3 a HF dir loads partitioned (no rank holds the whole model); a chain's kept weights, ZeRO-2 and
     # `zero3_init: false` load whole and deepspeed.initialize partitions what its stage partitions.
-    sharded = stage.zero_stage == 3 and stage.zero3_init and not isinstance(init, Weights)
+    sharded = _loads_partitioned(stage) and not isinstance(init, Weights)
     if sharded:
         deepspeed.init_distributed()  # zero.Init reads the world size from deepspeed.comm: wrap Ray's group now
     model = _load_model(init, torch.float32, stage, ds_config if sharded else None)

@@ -2,6 +2,11 @@
 
     stagewise eval configs/demo.yaml                                   # serve the study's models, evaluate
     stagewise eval configs/demo.yaml --endpoint http://127.0.0.1:8000/v1   # use an app already serving them
+
+Before serving, the engines and the smallest evaluation are checked against the cluster together (they run at
+the same time: `preflight.check_serving`), then the eval actor pools are sized to what is free
+(`preflight.size_eval_pools`): a study that cannot be placed fails in seconds, naming the shortfall, instead of
+eval actors waiting for CPUs the engines hold.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ def eval_command(
     api_key: Optional[str] = typer.Option(None, envvar="STAGEWISE_API_KEY", help="Its API key, if it needs one."),
 ) -> None:
     """Evaluate the study's models on its benchmarks; a rerun does only what is missing."""
+    from stagewise import preflight
     from stagewise.cluster.local import ray_cluster
     from stagewise.config import load_study
     from stagewise.evaluate.pipeline import check_inputs
@@ -29,11 +35,24 @@ def eval_command(
         check_sources(served_models(study))
     with ray_cluster(study.cluster):
         if endpoint:
-            results = evaluate(study, existing_app(endpoint, api_key))
+            eval_cfg = _sized_pools(study.evaluation)  # the actors only: the engines are the endpoint's
+            results = evaluate(study, existing_app(endpoint, api_key), cfg=eval_cfg)
         else:
+            preflight.check_serving(list(served_models(study)), study.serving, study.evaluation)
             with serving(study) as served:
-                results = evaluate(study, served)
+                results = evaluate(study, served, cfg=_sized_pools(study.evaluation))
     typer.echo(f"results: {results}")
+
+
+def _sized_pools(cfg):
+    """The eval section with its actor pools cut to the CPUs free beside the engines (as `stagewise run` does)."""
+    from stagewise import preflight
+
+    sized = preflight.size_eval_pools(cfg, preflight.free_capacity())
+    if sized is not cfg:
+        typer.echo(f"eval actors sized to the free CPUs: {sized.policy_actors} policy, {sized.grader_actors} grader "
+                   f"(configured {cfg.policy_actors}, {cfg.grader_actors})")
+    return sized
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,9 @@
     ray start --head --num-cpus 8 && export RAY_ADDRESS=127.0.0.1:6379
     stagewise serve configs/demo.yaml --detach        # leave it running on that cluster and return
     stagewise serve configs/demo.yaml --stop          # delete it from that cluster
+
+Before the app starts, its engines are checked against the cluster (`preflight.check_serving`): engines that
+cannot be placed fail in seconds, naming the shortfall, instead of a deployment that never becomes ready.
 """
 from __future__ import annotations
 
@@ -36,11 +39,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _foreground(study) -> None:
+    from stagewise import preflight
     from stagewise.cluster.local import ray_cluster
     from stagewise.run import served_models
     from stagewise.serve.app import delete_app, start_app
 
     with ray_cluster(study.cluster) as cluster:
+        preflight.check_serving(list(served_models(study)), study.serving)
         app = start_app(served_models(study), study.serving)
         try:
             _announce(app)
@@ -67,12 +72,14 @@ def _require_running_cluster(study, flag: str) -> None:
 
 
 def _detach(study) -> None:
+    from stagewise import preflight
     from stagewise.cluster.local import ray_cluster
     from stagewise.run import served_models
     from stagewise.serve.app import start_app
 
     _require_running_cluster(study, "--detach")
     with ray_cluster(study.cluster):  # joined, so leaving it shuts down neither Serve nor the app
+        preflight.check_serving(list(served_models(study)), study.serving)
         app = start_app(served_models(study), study.serving)
         _announce(app)
     typer.echo(f"detached; stop with: stagewise serve <config> --stop  (app {app.app_name!r})", err=True)

@@ -3,6 +3,9 @@
     stagewise train configs/demo.yaml
     stagewise train configs/demo.yaml training.sft.max_steps=20 --stage sft
     ray job submit --working-dir . -- stagewise train configs/demo.yaml   # joins the job's cluster
+
+Before training, each stage's worker group is checked against the cluster (`preflight.check_training`): one
+that cannot be placed fails in seconds, naming the shortfall, instead of waiting for workers that never start.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ def register(app: typer.Typer) -> None:
         stage: Optional[str] = typer.Option(None, "--stage", help="Run only this training stage (by name)."),
     ) -> None:
         """Train the study's stages in order (a rerun skips finished stages and resumes interrupted ones)."""
+        from stagewise import preflight
         from stagewise.cluster.local import ray_cluster
         from stagewise.config import load_study
         from stagewise.core.errors import StagewiseError
@@ -38,6 +42,7 @@ def register(app: typer.Typer) -> None:
         for s in stages:
             check_stage_inputs(s)
         with ray_cluster(study.cluster):
+            preflight.check_training(stages)
             paths = train_stages(study, stages)
             for s in stages:
                 out = paths[s.output]

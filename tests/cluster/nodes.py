@@ -191,6 +191,19 @@ class LocalRay:
                 continue
         raise LookupError(f"no raylet for {node.name} ({flag})")
 
+    def hosts(self, node: Node, marker: str) -> bool:
+        """Whether a worker process of `node` (a descendant of its raylet) names `marker`: Ray titles a worker
+        `ray::<actor class>[.<method>]`, e.g. `ray::MapWorker(MapBatches(PolicyActor))`."""
+        import psutil
+
+        for child in self.raylet(node).children(recursive=True):
+            try:
+                if marker in child.name() or marker in " ".join(child.cmdline()):
+                    return True
+            except psutil.NoSuchProcess:
+                continue
+        return False
+
     def kill_node(self, node: Node) -> None:
         """SIGKILL the node's raylet: Ray marks the node dead, and its workers (children) die with it."""
         self.raylet(node).kill()

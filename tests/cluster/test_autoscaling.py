@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.nodes import LocalRay
-from tests.cluster.test_job_submit import TINY_STUDY
+from tests.cluster.test_job_submit import DEMO, TINY_STUDY
 from tests.conftest import REPO
 
 STAGEWISE = str(Path(sys.executable).parent / "stagewise")
@@ -38,7 +38,7 @@ def test_a_study_gets_nodes_launched_for_training_and_released_after(tmp_path):
         cluster.start_autoscaling_head(0, {"cpu-worker": {"resources": {"CPU": 2}, "max_workers": 2}},
                                        idle_timeout_s=10)
         assert cluster.alive_nodes() == 1
-        cmd = [STAGEWISE, "run", "configs/demo.yaml", f"output_dir={out}", f"cluster.address={cluster.address}",
+        cmd = [STAGEWISE, "run", DEMO, f"output_dir={out}", f"cluster.address={cluster.address}",
                *TRAIN_TWO_WORKERS, "--until", "train"]
         with log.open("w") as f:
             driver = subprocess.Popen(cmd, cwd=REPO, env=cluster.env, stdout=f, stderr=subprocess.STDOUT)

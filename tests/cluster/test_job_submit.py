@@ -25,6 +25,9 @@ from tests.cluster.nodes import cluster_processes, stop_processes
 from tests.conftest import REPO, free_port
 
 RAY = str(Path(sys.executable).parent / "ray")
+# The one-family demo: these tests are about where a study runs (a job, a small head, lost or added nodes), not
+# about families, and its three engines keep them short.
+DEMO = "configs/demo-one-family.yaml"
 
 # The smallest study `stagewise run` accepts: one tiny model pretrained for two steps. Lists are replaced
 # whole by an override, so the demo's three stages become one.
@@ -142,7 +145,7 @@ def _job_info(address: str, submission_id: str, env: dict[str, str]) -> dict:
 def test_ray_job_submit_runs_a_study(local_head, tmp_path):
     address, env = local_head
     out = tmp_path / "study"
-    submission_id = _submit(address, env, ["stagewise", "run", "configs/demo.yaml", f"output_dir={out}", *TINY_STUDY,
+    submission_id = _submit(address, env, ["stagewise", "run", DEMO, f"output_dir={out}", *TINY_STUDY,
                                            "--until", "train"])
 
     deadline = time.monotonic() + 1000
@@ -184,7 +187,7 @@ def test_the_whole_demo_runs_as_a_job_on_a_4_cpu_head(small_head, tmp_path):
     or fails in seconds naming the shortfall; it never sits waiting."""
     address, env = small_head
     out = tmp_path / "study"
-    submission_id = _submit(address, env, ["stagewise", "run", "configs/demo.yaml", f"output_dir={out}", *SHORT_DEMO])
+    submission_id = _submit(address, env, ["stagewise", "run", DEMO, f"output_dir={out}", *SHORT_DEMO])
     deadline = time.monotonic() + 2000
     info = _job_info(address, submission_id, env)
     while info["status"] not in {"SUCCEEDED", "FAILED", "STOPPED"} and time.monotonic() < deadline:
@@ -203,7 +206,7 @@ def test_a_study_that_cannot_be_placed_fails_in_seconds(small_head, tmp_path):
     """Three engines of 1.5 CPUs cannot sit beside evaluation on 4 CPUs: refused before any training, one line."""
     address, env = small_head
     start = time.monotonic()
-    submission_id = _submit(address, env, ["stagewise", "run", "configs/demo.yaml", f"output_dir={tmp_path / 's'}",
+    submission_id = _submit(address, env, ["stagewise", "run", DEMO, f"output_dir={tmp_path / 's'}",
                                            "serving.cpus_per_replica=1.5", "wandb.mode=disabled"])
     info = _job_info(address, submission_id, env)
     while info["status"] not in {"SUCCEEDED", "FAILED", "STOPPED"} and time.monotonic() - start < 300:

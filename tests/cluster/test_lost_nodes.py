@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.nodes import LocalRay
-from tests.cluster.test_job_submit import TINY_STUDY
+from tests.cluster.test_job_submit import DEMO, TINY_STUDY
 from tests.conftest import REPO
 
 STAGEWISE = str(Path(sys.executable).parent / "stagewise")
@@ -56,7 +56,7 @@ def test_training_survives_a_lost_worker_node(tmp_path):
     with LocalRay() as cluster:
         cluster.start_head(num_cpus=0)  # drivers only (as the shipped clusters), so training runs on worker nodes
         workers = [cluster.add_worker(num_cpus=2), cluster.add_worker(num_cpus=2)]
-        cmd = [STAGEWISE, "run", "configs/demo.yaml", f"output_dir={out}", f"cluster.address={cluster.address}",
+        cmd = [STAGEWISE, "run", DEMO, f"output_dir={out}", f"cluster.address={cluster.address}",
                *STEPS, "--until", "train"]
         with log.open("w") as f:
             driver = subprocess.Popen(cmd, cwd=REPO, env=cluster.env, stdout=f, stderr=subprocess.STDOUT)

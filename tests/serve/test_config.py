@@ -18,12 +18,15 @@ def test_cpu_placement_autoscaling_and_kv_cache_from_config():
     judge = llm_config("judge", "/ckpt/judge", cfg, gpu=False)
     assert judge.accelerator_config.kind == "cpu"
     assert judge.placement_group_config == {"bundles": [{"CPU": 1}]}
-    assert judge.deployment_config["autoscaling_config"] == {"min_replicas": 0, "max_replicas": 3}
+    assert judge.deployment_config["autoscaling_config"] == {
+        "min_replicas": 0, "max_replicas": 3, "target_ongoing_requests": 2, "upscale_delay_s": 30,
+        "downscale_delay_s": 600, "look_back_period_s": 30}
     assert judge.deployment_config["ray_actor_options"] == {"num_cpus": 0}
     assert judge.runtime_env["env_vars"]["VLLM_CPU_KVCACHE_SPACE"] == "2"
     assert judge.engine_kwargs["max_model_len"] == 256 and judge.model_id == "judge"
     sft = llm_config("sft", "/ckpt/sft", cfg, gpu=False)  # not listed: the section-wide bounds
-    assert sft.deployment_config["autoscaling_config"] == {"min_replicas": 1, "max_replicas": 1}
+    assert sft.deployment_config["autoscaling_config"]["min_replicas"] == 1
+    assert sft.deployment_config["autoscaling_config"]["max_replicas"] == 1
 
 
 def test_gpu_settings_from_config():
@@ -58,6 +61,41 @@ def test_dtype_auto_is_fp32_only_on_cpus_that_emulate_bf16(tmp_path, monkeypatch
 def test_replica_bounds_are_checked():
     with pytest.raises(ValidationError, match="min_replicas 3 is above max_replicas 2"):
         ServedModelConfig(min_replicas=3, max_replicas=2)
+    with pytest.raises(ValidationError, match="initial_replicas 3 is above max_replicas 2"):
+        ServeConfig(max_replicas=2, initial_replicas=3)
+    # A model's own bound is checked against the section's it keeps.
+    with pytest.raises(ValidationError, match=r"models\.judge: min_replicas 3 is above max_replicas 2 \(what it "):
+        ServeConfig(max_replicas=2, models={"judge": ServedModelConfig(min_replicas=3)})
+    ServeConfig(max_replicas=4, models={"judge": ServedModelConfig(min_replicas=3)})
+    with pytest.raises(ValidationError, match="greater than 0"):
+        ServedModelConfig(target_ongoing_requests=0)
+    with pytest.raises(ValidationError, match="greater than 10"):  # Ray Serve's metrics interval
+        ServedModelConfig(look_back_period_s=5)
+
+
+def test_replica_scaling_reaches_ray_serve_and_a_model_keeps_what_it_leaves_unset():
+    """Ray Serve LLM's own target (10^9 ongoing requests a replica) never scales out on load: `max_replicas` did
+    nothing until the config passed a target. A listed model (every model of the GPU configs is listed, for its
+    accelerator_type) keeps the section's scaling where it sets none."""
+    from ray.llm._internal.common.dict_utils import maybe_apply_llm_deployment_config_defaults
+    from ray.llm._internal.serve.core.server.builder import DEFAULT_DEPLOYMENT_OPTIONS
+    from ray.serve.config import AutoscalingConfig
+
+    cfg = ServeConfig(max_replicas=3, target_ongoing_requests=4, upscale_delay_s=1, downscale_delay_s=5,
+                      models={"judge": ServedModelConfig(accelerator_type="H100", initial_replicas=2,
+                                                         look_back_period_s=12)})
+    judge = cfg.for_model("judge")
+    assert (judge.min_replicas, judge.max_replicas, judge.initial_replicas, judge.accelerator_type) == (1, 3, 2, "H100")
+    # What Ray Serve LLM's builder makes of the deployment config (its defaults under ours), without starting Ray
+    # (`LLMServer.get_deployment_options` would).
+    assert DEFAULT_DEPLOYMENT_OPTIONS["autoscaling_config"]["target_ongoing_requests"] >= 10**9
+    ours = llm_config("judge", "/ckpt/judge", cfg, gpu=False).deployment_config
+    merged = maybe_apply_llm_deployment_config_defaults(DEFAULT_DEPLOYMENT_OPTIONS, ours)
+    scaling = AutoscalingConfig(**merged["autoscaling_config"])
+    assert (scaling.min_replicas, scaling.initial_replicas, scaling.max_replicas) == (1, 2, 3)
+    assert (scaling.target_ongoing_requests, scaling.upscale_delay_s, scaling.downscale_delay_s,
+            scaling.look_back_period_s) == (4, 1, 5, 12)
+    assert "initial_replicas" not in ServeConfig().for_model("m").autoscaling_config()  # unset: Serve's min_replicas
 
 
 def test_missing_or_non_model_checkpoints_are_named(tmp_path):

@@ -128,7 +128,7 @@ def test_families_flatten_into_the_study_with_their_tags(tmp_path):
     study = load_study(write(tmp_path, FAMILIES), ["training.s-sft.max_steps=5", "families.small.tiny.num_layers=3"])
     assert [m.id for m in study.models] == ["judge", "s-base", "s-sft", "s-prod", "l-base", "l-sft", "l-prod"]
     assert {m.id: m.family for m in study.models}["l-sft"] == "large" and study.family_of("judge") is None
-    assert [(f, [s.name for s in st]) for f, st in study.training_by_family()] == [("small", ["s-pretrain", "s-sft"])]
+    assert [(s.name, study.family_of(s.output)) for s in study.training] == [("s-pretrain", "small"), ("s-sft", "small")]
     assert study.training[1].max_steps == 5
     assert study.tiny_for("small").hidden_size == 64 and study.tiny_for("small").num_layers == 3
     assert study.tiny_for("large") == study.tiny  # no shape of its own: the study's
@@ -180,7 +180,7 @@ def test_cross_family_comparison_when_asked_for(tmp_path):
 def test_a_config_without_families_is_one_implicit_family(tmp_path):
     study = load_study(write(tmp_path, MINIMAL))
     assert study.families == [] and {m.family for m in study.models} == {None}
-    assert [f for f, _ in study.training_by_family()] == [None] and study.tiny_for(None) == study.tiny
+    assert {study.family_of(s.output) for s in study.training} == {None} and study.tiny_for(None) == study.tiny
 
 
 def test_a_literal_api_key_is_not_saved_with_the_study(tmp_path):

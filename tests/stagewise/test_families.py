@@ -26,14 +26,26 @@ def test_a_policy_that_cannot_fit_beside_the_judges_fails_naming_it():
         pack_waves([("a", 1), ("big", 4)], [("judge", 4)], capacity=6)
 
 
-def test_plan_sizes_each_familys_tiny_init_with_its_own_shape(tmp_path):
-    from stagewise.config import validate_study
+def test_plan_sizes_each_familys_tiny_init_with_its_own_shape():
+    from stagewise.config import load_study
     from stagewise.plan import plan_study
-    from tests.stagewise.test_families_e2e import LARGE, SMALL, _family
+    from tests.conftest import REPO
 
-    study = validate_study({"name": "t", "output_dir": str(tmp_path), "families": [_family("small", SMALL),
-                                                                                   _family("large", LARGE)]})
-    params = {p.stage: p.params for p in plan_study(study).train}
-    assert params["small-sft"] == params["small-dpo"] < params["large-sft"] == params["large-dpo"]
-    served = {s.model: s.weights_gb_per_gpu for s in plan_study(study).serve}
-    assert served["small-prod"] < served["large-prod"]
+    plan = plan_study(load_study(REPO / "configs" / "demo.yaml"))  # the demo: a small and a large family
+    params = {p.stage: p.params for p in plan.train}
+    assert params["small-pretrain"] == params["small-sft"] == params["small-dpo"] < params["large-sft"]
+    assert params["large-pretrain"] == params["large-sft"] == params["large-dpo"]
+    served = {s.model: s.weights_gb_per_gpu for s in plan.serve}
+    assert served["small-production"] < served["large-production"]
+
+
+def test_a_cap_on_models_per_wave_splits_them_on_cpu_too():
+    """serving.max_models_per_wave bounds what is served at once where GPUs do not (CPU: host memory)."""
+    waves = pack_waves([("s-sft", 0), ("s-prod", 0), ("l-sft", 0), ("l-prod", 0), ("l-base", 0)], [("judge", 0)],
+                       capacity=None, max_models=3)
+    assert [w.policies for w in waves] == [["s-sft", "s-prod"], ["l-sft", "l-prod"], ["l-base"]]
+    assert all(w.judges == ["judge"] for w in waves)
+    (one,) = pack_waves([("a", 0), ("b", 0)], [], capacity=None, max_models=2)
+    assert one.policies == ["a", "b"]
+    with pytest.raises(StagewiseError, match="serving.max_models_per_wave: 1 leaves no room"):
+        pack_waves([("a", 0)], [("judge", 0)], capacity=None, max_models=1)

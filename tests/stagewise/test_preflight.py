@@ -1,10 +1,14 @@
-"""The placement check before each stage: pure logic on stated capacities (no Ray cluster).
+"""The placement check before each stage: pure logic on stated capacities, then each stage command on a live
+2-CPU embedded cluster (one for the module) asked for more than it has.
 
-    .venv/bin/pytest tests/stagewise/test_preflight.py          # seconds
+    .venv/bin/pytest tests/stagewise/test_preflight.py          # seconds, plus the cluster's start
 """
 from __future__ import annotations
 
+import time
+
 import pytest
+import yaml
 
 from stagewise.config import load_study
 from stagewise.core.errors import StagewiseError
@@ -20,9 +24,12 @@ from stagewise.preflight import (
 )
 from tests.conftest import REPO
 
+# The one-family demo: three engines, three training stages (the two-family demo doubles both).
+DEMO = REPO / "configs" / "demo-one-family.yaml"
+
 
 def _demo(*overrides: str):
-    return load_study(REPO / "configs" / "demo.yaml", list(overrides))
+    return load_study(DEMO, list(overrides))
 
 
 def test_first_fit_places_each_bundle_on_one_node():
@@ -110,3 +117,89 @@ def test_plan_states_the_placement_and_refuses_an_embedded_cluster_too_small(mon
     # A cluster it will join is only known when the study starts: stated, checked then.
     joined = format_plan(plan_study(_demo("cluster.num_cpus=3", "cluster.address=127.0.0.1:6379")))
     assert "checked against the live cluster (and what its autoscaler may add) before each stage" in joined
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The stage commands (`stagewise train / serve / eval`) check their stage before starting it, as `stagewise run`
+# does: on a live cluster too small for it, each fails in seconds with one line, exit code 2.
+
+CLUSTER_CPUS = 2
+
+
+@pytest.fixture(scope="module")
+def small_cluster():
+    """One embedded 2-CPU Ray for the module: the commands' own `ray_cluster` reuses this process's Ray."""
+    from stagewise.cluster.config import ClusterConfig
+    from stagewise.cluster.local import ray_cluster
+
+    with ray_cluster(ClusterConfig(num_cpus=CLUSTER_CPUS)):
+        yield
+
+
+def _study(tmp_path, model_dir, **sections) -> str:
+    (tmp_path / "corpus.txt").write_text("The river ran past the old mill.\n" * 20)
+    raw = {"name": "preflight", "output_dir": str(tmp_path / "out"), "wandb": {"mode": "disabled"},
+           "models": [{"id": "tiny", "stage": "sft", "source": str(model_dir)}],
+           "evaluation": {"autoraters": [{"name": "refusal-rules", "kind": "rules"}],
+                          "benchmarks": [{"name": "xstest", "limit": 4, "autoraters": ["refusal-rules"]}]},
+           **sections}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def _fails_fast(capsys, *argv: str) -> str:
+    """Run `stagewise <argv>` in this process; the one `error:` line it printed (exit code 2, within seconds)."""
+    from stagewise.cli import main
+
+    start = time.monotonic()
+    code = main(list(argv))
+    took = time.monotonic() - start
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, err
+    assert took < 30, f"took {took:.0f} s"  # the check itself is milliseconds; loading the study and inputs is the rest
+    return lines[0]
+
+
+@pytest.mark.timeout(180)
+def test_train_command_refuses_workers_the_cluster_cannot_place(small_cluster, tmp_path, tiny_model_dir, capsys):
+    stage = {"name": "pretrain", "objective": "pretrain", "init": "tiny", "output": "base",
+             "data": [str(tmp_path / "corpus.txt")], "num_workers": 3, "max_steps": 2}
+    cfg = _study(tmp_path, tiny_model_dir, models=[{"id": "base", "stage": "base"}], training=[stage])
+    line = _fails_fast(capsys, "train", cfg)
+    assert line.startswith("error: cluster: training needs 3 CPU (training.pretrain: 3 workers x {1 CPU}) but "
+                           f"{CLUSTER_CPUS} CPU is free on 1 node(s)"), line
+    assert "lower training.pretrain.num_workers" in line
+    assert not (tmp_path / "out" / "models" / "base").exists()
+
+
+@pytest.mark.timeout(180)
+def test_serve_command_refuses_engines_the_cluster_cannot_place(small_cluster, tmp_path, tiny_model_dir, capsys):
+    cfg = _study(tmp_path, tiny_model_dir, serving={"cpus_per_replica": 3})
+    line = _fails_fast(capsys, "serve", cfg)
+    assert line.startswith("error: cluster: serving needs 3 CPU (serving.tiny: 1 engine replica x {3 CPU}) but "
+                           f"{CLUSTER_CPUS} CPU is free on 1 node(s)"), line
+    assert "lower serving's min_replicas / cpus_per_replica" in line
+    from ray import serve
+
+    assert not serve.status().applications  # nothing was deployed
+
+
+@pytest.mark.timeout(180)
+def test_eval_command_refuses_engines_and_actors_the_cluster_cannot_place(small_cluster, tmp_path, tiny_model_dir,
+                                                                           capsys):
+    # Serving the model (2 CPUs) leaves nothing for the eval actors that run beside it (0.25 CPU each).
+    cfg = _study(tmp_path, tiny_model_dir, serving={"cpus_per_replica": 2})
+    line = _fails_fast(capsys, "eval", cfg)
+    assert line.startswith("error: cluster: serving + evaluation needs 2.5 CPU (serving.tiny: 1 engine replica x "
+                           "{2 CPU}; evaluation: 1 policy actor x {0.25 CPU}; evaluation: 1 grader actor x "
+                           f"{{0.25 CPU}}) but {CLUSTER_CPUS} CPU is free"), line
+    # With an endpoint serving elsewhere, the actors alone are checked, before the endpoint is asked anything.
+    cfg = _study(tmp_path, tiny_model_dir, evaluation={
+        "actor_num_cpus": 1.5, "autoraters": [{"name": "refusal-rules", "kind": "rules"}],
+        "benchmarks": [{"name": "xstest", "limit": 4, "autoraters": ["refusal-rules"]}]})
+    line = _fails_fast(capsys, "eval", cfg, "--endpoint", "http://127.0.0.1:9/v1")
+    assert line.startswith("error: cluster: evaluation needs 3 CPU (evaluation: 1 policy actor x {1.5 CPU}; "
+                           "evaluation: 1 grader actor x {1.5 CPU})"), line

@@ -2,9 +2,10 @@
 
     STAGEWISE_CACHE=.cache .venv/bin/pytest tests/stagewise/test_study_e2e.py     # ~10 min on 2 cores
 
-configs/demo.yaml, shortened (fewer steps and items, eager vLLM) but otherwise as the README's main command
-runs it: pretrain -> SFT -> DPO on Ray Train + DeepSpeed, three models behind one Serve app, every benchmark
-through the Ray Data pipeline, then the report. The run is SIGKILLed (with every process it started) once
+configs/demo-one-family.yaml (the README's demo with one model family; both families run end to end in
+tests/stagewise/test_families_e2e.py), shortened (fewer steps and items, eager vLLM) but otherwise as the README's
+main command runs it: pretrain -> SFT -> DPO on Ray Train + DeepSpeed, three models behind one Serve app, every
+benchmark through the Ray Data pipeline, then the report. The run is SIGKILLed (with every process it started) once
 graded rows are landing; the rerun must skip training, finish the evaluation with zero duplicate and zero
 missing keys, and write the same report as an uninterrupted evaluation of the same checkpoints.
 """
@@ -36,7 +37,7 @@ SHORT = [
 
 
 def _config(tmp: Path, name: str, extra: list[str]) -> Path:
-    raw = read_yaml(REPO / "configs" / "demo.yaml")
+    raw = read_yaml(REPO / "configs" / "demo-one-family.yaml")
     for ov in SHORT + [f"output_dir={tmp / name}", f"serving.port={free_port()}"] + extra:
         apply_override(raw, ov)
     path = tmp / f"{name}.yaml"

@@ -99,3 +99,24 @@ def test_a_study_copied_to_another_output_dir_finds_its_exports_current(tmp_path
 
     (tmp_path / "b" / "models" / "base" / "model.safetensors").write_bytes(b"other weights")
     assert not _current(moved.context(), moved.tiny, moved.training[1])  # the parent's weights still count
+
+
+def test_stages_on_the_same_workers_form_one_chain_and_a_fresh_stage_joins_it():
+    """A stage continues the chain when it starts from the last stage's output, or starts afresh from an init
+    none of the chain's stages produce (another family's first stage); never from an earlier stage of the chain,
+    whose export exists only once the run ends."""
+    from stagewise.train.config import TrainStageConfig
+    from stagewise.train.run import _continues, _starts_afresh
+
+    def stage(name, init, output, workers=2):
+        return TrainStageConfig(name=name, objective="sft", init=init, output=output, data=["d.jsonl"],
+                                num_workers=workers)
+
+    pre, sft = stage("pre", "tiny", "base"), stage("sft", "base", "sft")
+    assert _continues([pre], sft)
+    assert _continues([pre, sft], stage("other-pre", "tiny", "other-base"))  # the next family, afresh
+    assert _continues([pre, sft], stage("hub-sft", "org/model", "hub-sft"))
+    assert not _continues([pre, sft], stage("sft2", "base", "sft2"))  # base's export appears after the run
+    assert not _continues([pre], stage("sft", "base", "sft", workers=4))
+    chain = [pre, sft, stage("other-pre", "tiny", "other-base"), stage("other-sft", "other-base", "other-sft")]
+    assert [_starts_afresh(chain, i) for i in range(4)] == [True, False, True, False]

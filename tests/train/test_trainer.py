@@ -23,6 +23,11 @@ import yaml
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 STEPS, EVERY = 16, 4
+# One restart from the last checkpoint (exact: the resumed run repeats the uninterrupted losses). On a loaded
+# machine Ray Train 2.60's PlacementGroupCleaner can take a live controller for dead (its State API query comes
+# back empty) and remove the workers' placement group mid-run: seen twice at load ~25 ("A worker health check
+# failed" right after the group's bundles were removed, nothing killed first). Real stages restart the same way.
+RESTARTS = 1
 
 
 def _write_sft(path: Path) -> str:
@@ -54,7 +59,7 @@ def _study_dict(out: Path, base: Path, data: str, **stage) -> dict:
                    {"id": "tuned", "stage": objective, "parent": "base"}],
         "training": [{"name": objective, "objective": objective, "init": "base", "output": "tuned", "data": [data],
                       "num_workers": 2, "micro_batch_size": 4, "max_seq_len": 128, "lr": 3e-3, "warmup_steps": 2,
-                      "max_steps": STEPS, "checkpoint_every": EVERY, "max_failures": 0, **stage}],
+                      "max_steps": STEPS, "checkpoint_every": EVERY, "max_failures": RESTARTS, **stage}],
         "wandb": {"mode": "disabled"},
     }
 
@@ -336,7 +341,7 @@ def _chain_dict(out: Path, work: dict) -> dict:
     raw["models"].append({"id": "prod", "stage": "production", "parent": "tuned"})
     raw["training"].append({"name": "dpo", "objective": "dpo", "init": "tuned", "output": "prod", "data": [work["dpo"]],
                             "num_workers": 2, "micro_batch_size": 4, "max_seq_len": 128, "lr": 1e-4, "warmup_steps": 2,
-                            "max_steps": CHAIN_DPO_STEPS, "checkpoint_every": CHAIN_DPO_EVERY, "max_failures": 0,
+                            "max_steps": CHAIN_DPO_STEPS, "checkpoint_every": CHAIN_DPO_EVERY, "max_failures": RESTARTS,
                             "zero_stage": 2, "precision": "fp32"})
     return raw
 
@@ -375,6 +380,27 @@ def test_chained_stages_train_in_one_run_and_match_separate_runs(chain, zero2, w
     # A rerun finds both exports current and trains nothing.
     again = _train_chain(_chain_dict(work["dir"] / "chain", work))
     assert again["prod"]["created_at"] == dpo["created_at"] and again["tuned"]["created_at"] == sft["created_at"]
+
+
+def test_zero3_chain_hands_over_partitioned_and_a_fresh_stage_joins_the_run(cluster, work, chain, zero3):
+    """Under ZeRO-3 the next stage of a chain reads the export back and loads it partitioned (no rank keeps the
+    whole model); a stage that does not continue the one before (another family's, here SFT from the base
+    again) joins the same run and starts from its own init. Each gives the training it would have on its own."""
+    raw = _chain_dict(work["dir"] / "chain-z3", work)
+    for stage in raw["training"]:
+        stage["zero_stage"] = 3
+    raw["models"].append({"id": "again", "stage": "sft", "parent": "base"})
+    raw["training"].append(dict(raw["training"][0], name="sft-again", output="again"))
+    trained = _train_chain(raw)
+    assert {m: trained[m]["run"]["name"] for m in trained} == dict.fromkeys(["tuned", "prod", "again"], "t-sft-dpo-sft-again")
+    z3_curve = torch.tensor(zero3[1]["metrics"]["loss_curve"])
+    for model in ("tuned", "again"):  # the ZeRO-3 SFT on its own, twice: at the chain's start and afresh after DPO
+        torch.testing.assert_close(torch.tensor(trained[model]["metrics"]["loss_curve"]), z3_curve, rtol=1e-6, atol=1e-6)
+    assert trained["again"]["parent"]["id"] == "base"
+    # DPO from the export read back: the reference equals the policy (log 2), and the ZeRO-2 chain's DPO follows.
+    dpo = trained["prod"]["metrics"]["loss_curve"]
+    assert abs(dpo[0] - 0.6931) < 1e-3, dpo
+    torch.testing.assert_close(torch.tensor(dpo), torch.tensor(chain["prod"]["metrics"]["loss_curve"]), rtol=1e-4, atol=1e-4)
 
 
 def test_chain_interrupted_in_its_second_stage_resumes_there_with_its_reference(cluster, work, chain):
