@@ -188,7 +188,9 @@ def _jsonl_rows(b: Block) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def _parquet_rows(b: Block) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Only the row groups the block overlaps are read."""
+    """Only the row groups the block overlaps are read, a few hundred rows at a time: reading them whole (a row
+    group can hold thousands of long chats) and converting the block at once doubled what the driver's check
+    added to its memory (bench_data's chats: +190 -> +92 MB)."""
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(b.source)
@@ -199,9 +201,15 @@ def _parquet_rows(b: Block) -> Iterator[tuple[str, dict[str, Any]]]:
             groups.append(g)
             first = at if first is None else first
         at += n
-    table = pf.read_row_groups(groups).slice(b.start - (first or 0), b.stop - b.start)
-    for i, rec in enumerate(table.to_pylist()):
-        yield f"{b.source}: row {b.start + i + 1}", rec
+    at = first or 0  # the source row of the next batch's first row
+    for batch in pf.iter_batches(batch_size=256, row_groups=groups):
+        lo, hi = max(b.start - at, 0), min(b.stop - at, batch.num_rows)
+        if lo < hi:
+            for i, rec in enumerate(batch.slice(lo, hi - lo).to_pylist()):
+                yield f"{b.source}: row {at + lo + i + 1}", rec
+        at += batch.num_rows
+        if at >= b.stop:
+            break
 
 
 def _read_text(source: str) -> str:

@@ -1,4 +1,4 @@
-"""The data path's second pass: the run's row order, and each rank's share of it streamed by Ray Data.
+"""The data path's second pass: the run's row order, and each rank's share of it, read by the rank itself.
 
     windows = run_windows(prepared.files, prepared.rows, needed=steps * rows_per_step, seed=seed)  # driver
     for batch in rank_batches(windows, rank, world, micro_batch, skip, pad_id): ...                   # worker
@@ -9,15 +9,17 @@ no two epochs repeat. Epochs follow each other and the run is cut at the rows it
 rows [g*B, (g+1)*B) of that sequence (B = micro_batch x world) and rank r takes its slice [r*mb, (r+1)*mb) --
 the same rule the one-table loader had, so losses do not depend on how the data is streamed.
 
-Each rank streams only its own rows: a Ray Data pipeline over the windows (tens of small dicts, not rows) that
-reads a window's files and keeps the rank's positions. Ray Train's `streaming_split` is not used: it hands
-blocks to whichever rank asks first, so a rank's rows -- and a resumed run's batches -- would depend on timing.
-A resumed run skips whole windows before its step and starts inside the first one: nothing before the
-checkpoint is read again. Memory: a window's rows at a time per rank, whatever the number of rows.
+Each rank streams only its own rows: it reads a window's files (a few prepared blocks) and keeps its
+positions, a background thread reading the next window meanwhile. Ray Train's `streaming_split` is not used: it
+hands blocks to whichever rank asks first, so a rank's rows -- and a resumed run's batches -- would depend on
+timing. Nor is a Ray Data pipeline: its blocks pass through the object store, and every shared-memory page a
+rank maps to read one stays in its resident set, so a rank's RSS grew with every window it read (120 one-block
+windows: shared 23 -> 204 MB, private memory flat; BENCHMARKS.md). A resumed run skips whole windows before its step and
+starts inside the first one: nothing before the checkpoint is read again. Memory: two windows' rows at a time
+per rank, whatever the number of rows.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,9 @@ from stagewise.train.examples import IGNORE
 # Blocks per window: more mixes the sources of a step more widely, and costs a rank that many blocks' rows in
 # memory at once (4 x 1,024 Tulu-like chats: ~35 MB of int32 tokens).
 WINDOW_BLOCKS = 4
+# Windows a rank reads ahead of the one it is consuming: one hides a read (~0.1-0.3 s) behind the ~minute of
+# training a window's rows take; memory is (1 + READ_AHEAD) windows.
+READ_AHEAD = 1
 
 
 def run_windows(files: list[str], rows: list[int], needed: int, seed: int,
@@ -58,40 +63,45 @@ def rank_positions(window: dict[str, Any], rank: int, world: int, micro_batch: i
     return perm[mine]
 
 
-def read_window(batch: dict[str, np.ndarray], rank: int, world: int, micro_batch: int, skip: int):
-    """Ray Data UDF: the rows of a window (one per batch) that belong to rank `rank`, in run order."""
+def window_rows(window: dict[str, Any], rank: int, world: int, micro_batch: int, skip: int):
+    """The window's rows that belong to rank `rank` from run position `skip` on, in run order (an Arrow
+    table), or None when it has none. Reads the window's files whole: a few blocks, never more."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables = []
-    for raw in batch["window"]:
-        window = json.loads(raw)
-        take = rank_positions(window, rank, world, micro_batch, skip)
-        table = pa.concat_tables([pq.read_table(f) for f in window["files"]]) if len(take) else None
-        tables.append(table.take(take) if table is not None else pq.read_schema(window["files"][0]).empty_table())
-    return pa.concat_tables(tables).replace_schema_metadata(None)
-
-
-def rank_dataset(windows: list[dict[str, Any]], rank: int, world: int, micro_batch: int, skip: int):
-    """The Ray Dataset of rank `rank`'s rows from run position `skip` on (windows wholly before it dropped)."""
-    import ray.data
-
-    ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # the run order is the point
-    ctx.enable_progress_bars = False
-    left = [json.dumps(w) for w in windows if w["offset"] + w["take"] > skip]
-    ds = ray.data.from_items([{"window": w} for w in left], override_num_blocks=max(1, len(left)))
-    # No CPU reserved, two at a time: reading Parquet is light, and a task that asks for a CPU waits forever
-    # where the training workers hold them all (a node with as many CPUs as ranks: seen hanging in bench_data).
-    return ds.map_batches(read_window, fn_kwargs={"rank": rank, "world": world, "micro_batch": micro_batch,
-                                                  "skip": skip}, batch_size=1, num_cpus=0, concurrency=2)
+    take = rank_positions(window, rank, world, micro_batch, skip)
+    if not len(take):
+        return None
+    # One thread (Arrow's own pool would take every core of the node for a moment, beside the training step).
+    files = [pq.read_table(f, use_threads=False) for f in window["files"]]
+    return pa.concat_tables(files).replace_schema_metadata(None).take(take)
 
 
 def rank_batches(windows: list[dict[str, Any]], rank: int, world: int, micro_batch: int, skip: int, pad_id: int):
-    """This rank's micro-batches (dicts of [micro_batch, width] int64 numpy arrays) from run position `skip`."""
-    ds = rank_dataset(windows, rank, world, micro_batch, skip)
-    for table in ds.iter_batches(batch_size=micro_batch, batch_format="pyarrow", drop_last=True, prefetch_batches=4):
-        yield padded(table, pad_id)
+    """This rank's micro-batches (dicts of [micro_batch, width] int64 numpy arrays) from run position `skip`.
+
+    A background thread reads the next window while this one is consumed (pyarrow releases the GIL while it
+    reads and decompresses); a micro-batch may span two windows, the rows left at the end are dropped."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    import pyarrow as pa
+
+    left = [w for w in windows if w["offset"] + w["take"] > skip]
+    with ThreadPoolExecutor(1, thread_name_prefix="stagewise-read") as reader:
+        ahead = deque(reader.submit(window_rows, w, rank, world, micro_batch, skip) for w in left[:READ_AHEAD])
+        carry = None
+        for i in range(len(left)):
+            if i + READ_AHEAD < len(left):
+                ahead.append(reader.submit(window_rows, left[i + READ_AHEAD], rank, world, micro_batch, skip))
+            table = ahead.popleft().result()
+            if table is None:
+                continue
+            table = pa.concat_tables([carry, table]) if carry is not None else table
+            whole = len(table) - len(table) % micro_batch
+            for start in range(0, whole, micro_batch):
+                yield padded(table.slice(start, micro_batch), pad_id)
+            carry = table.slice(whole) if whole < len(table) else None
 
 
 def padded(table, pad_id: int) -> dict[str, np.ndarray]:

@@ -87,3 +87,39 @@ def test_overlong_conversations_are_skipped_and_counted(tmp_path, tiny_model_dir
     only_long = _jsonl(tmp_path / "long.jsonl", [long])
     with pytest.raises(StagewiseError, match="every sample is longer than max_seq_len 64"):
         prepare_stage(stage, tok, str(tiny_model_dir), plan_blocks([only_long]), tmp_path / "b")
+
+
+def test_the_driver_checks_each_sources_first_block_then_the_rest_within_its_budget(tmp_path, monkeypatch):
+    """The driver's check reads a bounded sample: each source's first block, then the rest in order, up to
+    DRIVER_CHECK_ROWS rows (the data path checks every row as it tokenizes)."""
+    import stagewise.train.run as run
+
+    bad = {"messages": [{"role": "user", "content": "hi"}]}
+    big = [GOOD] * 1500
+    big[1199] = bad  # row 1200: the big file's second block (rows 1025-1500)
+    small = [GOOD] * 10
+    small[4] = bad
+    a, b = _jsonl(tmp_path / "a.jsonl", big), _jsonl(tmp_path / "b.jsonl", small)
+    stage = TrainStageConfig(name="sft", objective="sft", init="x", output="y", data=[a, b])
+    monkeypatch.setattr(run, "DRIVER_CHECK_ROWS", 1000)
+    run.check_stage_inputs(stage)  # only a.jsonl's first block: both bad rows are left to the data path
+    monkeypatch.setattr(run, "DRIVER_CHECK_ROWS", 2000)
+    with pytest.raises(StagewiseError, match="^" + re.escape(f"{b}: row 5: no assistant turn")):
+        run.check_stage_inputs(stage)  # b.jsonl's first block comes before a.jsonl's second
+    _jsonl(tmp_path / "b.jsonl", [GOOD] * 10)
+    with pytest.raises(StagewiseError, match="^" + re.escape(f"{a}: row 1200: no assistant turn")):
+        run.check_stage_inputs(stage)
+
+
+def test_parquet_blocks_read_exactly_their_rows_across_row_groups_and_batches(tmp_path):
+    """A block starts and ends inside row groups and inside the reader's batches; its rows and their numbers are
+    the file's, each once."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from stagewise.train.sources import plan_blocks, read_block
+
+    path = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"i": list(range(1000))}), path, row_group_size=70)
+    read = [(where, rec["i"]) for block in plan_blocks([str(path)], block_rows=300) for where, rec in read_block(block)]
+    assert read == [(f"{path}: row {i + 1}", i) for i in range(1000)]
