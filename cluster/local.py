@@ -74,9 +74,10 @@ def pin_data_stats_actor() -> None:
     """Create Ray Data's stats actor from the driver, on the driver's node, before any dataset runs.
 
     It is detached and pinned to the node of whichever process first runs a dataset; when that was a training
-    worker streaming its rows on an autoscaled node, the node never became idle again and the autoscaler never
-    released it (tests/cluster/test_autoscaling.py; on a GPU cluster, an idle node billed by the hour). The driver's node is
-    the head, which stays anyway."""
+    worker streaming its rows on an autoscaled node (before ranks read their windows themselves), or could be an
+    eval actor's, the node never became idle again and the autoscaler never released it
+    (tests/cluster/test_autoscaling.py; on a GPU cluster, an idle node billed by the hour). The driver's node is the
+    head, which stays anyway."""
     try:
         from ray.data._internal.stats import get_or_create_stats_actor
 

@@ -69,7 +69,7 @@ def lr_multiplier(step: int, warmup: int, total: int, min_ratio: float) -> float
 
 def _batches(run_cfg: dict[str, Any], stage: TrainStageConfig, rank: int, world: int, skip: int, device):
     """This rank's micro-batches from micro-step `skip` on, padded to the longest row they hold: its own rows
-    of the run's order, streamed by Ray Data (train/stream.py)."""
+    of the run's order, read by the rank itself (train/stream.py)."""
     from stagewise.train.stream import rank_batches
 
     mb = stage.micro_batch_size
