@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from stagewise.train.config import TrainStageConfig
+from tests.train.test_stream import _global_order, _rows
 
 WORLD, MB = 2, 3
 
@@ -37,23 +38,6 @@ def prepared(tmp_path_factory, tiny_model_dir):
                              max_seq_len=256, packing=False)
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     return prepare_stage(stage, tok, str(tiny_model_dir), plan_blocks(stage.data, block_rows=50), d / "prepared"), tok
-
-
-def _rows(batches) -> list[tuple[int, ...]]:
-    return [tuple(int(t) for t in ids[:n]) for b in batches for ids, n in zip(b["input_ids"], b["length"])]
-
-
-def _global_order(p, windows) -> list[tuple[int, ...]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from stagewise.train.stream import rank_positions
-
-    out = []
-    for w in windows:
-        table = pa.concat_tables([pq.read_table(f) for f in w["files"]]).take(rank_positions(w, 0, 1, 1, 0))
-        out += [tuple(r) for r in table.column("input_ids").to_pylist()]
-    return out
 
 
 def _ray_running() -> bool:
