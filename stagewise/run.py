@@ -59,6 +59,18 @@ def train(study: "Study", stages: "list[TrainStageConfig] | None" = None,
     return run_stages(stages, study.context(), tiny, timings)
 
 
+def sized_eval_pools(cfg: "EvalConfig") -> "EvalConfig":
+    """The eval section with its actor pools cut to the CPUs free beside the engines (`preflight.size_eval_pools`),
+    saying so when it cut them."""
+    from stagewise import preflight
+
+    sized = preflight.size_eval_pools(cfg, preflight.free_capacity())
+    if sized is not cfg:
+        typer.echo(f"   eval actors sized to the free CPUs: {sized.policy_actors} policy, {sized.grader_actors} "
+                   f"grader (configured {cfg.policy_actors}, {cfg.grader_actors})")
+    return sized
+
+
 def served_models(study: "Study", only: list[str] | None = None) -> dict[str, str]:
     """Model id -> weights for every model of the study (policies, judges, writers): one app serves them all;
     `only`: just these (a serving wave, stagewise/waves.py)."""
@@ -218,11 +230,7 @@ def run_study(study: "Study", until: str = "analyze") -> dict[str, float]:
                 typer.echo(f"   serving logs -> {Path(cluster['session_dir']) / 'logs' / 'serve'}")
             try:
                 with _timed(timings, "eval" + step):
-                    eval_cfg = preflight.size_eval_pools(study.evaluation, preflight.free_capacity())
-                    if eval_cfg is not study.evaluation:
-                        typer.echo(f"   eval actors sized to the free CPUs: {eval_cfg.policy_actors} policy, "
-                                   f"{eval_cfg.grader_actors} grader (configured {study.evaluation.policy_actors}, "
-                                   f"{study.evaluation.grader_actors})")
+                    eval_cfg = sized_eval_pools(study.evaluation)
                     if step:
                         eval_cfg = eval_cfg.model_copy(update={"models": wave.policies})
                     results = evaluate(study, app, cfg=eval_cfg)

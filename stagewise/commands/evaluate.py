@@ -26,7 +26,7 @@ def eval_command(
     from stagewise.cluster.local import ray_cluster
     from stagewise.config import load_study
     from stagewise.evaluate.pipeline import check_inputs
-    from stagewise.run import evaluate, served_models, serving
+    from stagewise.run import evaluate, served_models, serving, sized_eval_pools
     from stagewise.serve.app import check_sources, existing_app
 
     study = load_study(config, overrides or [])
@@ -35,24 +35,13 @@ def eval_command(
         check_sources(served_models(study))
     with ray_cluster(study.cluster):
         if endpoint:
-            eval_cfg = _sized_pools(study.evaluation)  # the actors only: the engines are the endpoint's
+            eval_cfg = sized_eval_pools(study.evaluation)  # the actors only: the engines are the endpoint's
             results = evaluate(study, existing_app(endpoint, api_key), cfg=eval_cfg)
         else:
             preflight.check_serving(list(served_models(study)), study.serving, study.evaluation)
             with serving(study) as served:
-                results = evaluate(study, served, cfg=_sized_pools(study.evaluation))
+                results = evaluate(study, served, cfg=sized_eval_pools(study.evaluation))
     typer.echo(f"results: {results}")
-
-
-def _sized_pools(cfg):
-    """The eval section with its actor pools cut to the CPUs free beside the engines (as `stagewise run` does)."""
-    from stagewise import preflight
-
-    sized = preflight.size_eval_pools(cfg, preflight.free_capacity())
-    if sized is not cfg:
-        typer.echo(f"eval actors sized to the free CPUs: {sized.policy_actors} policy, {sized.grader_actors} grader "
-                   f"(configured {cfg.policy_actors}, {cfg.grader_actors})")
-    return sized
 
 
 def register(app: typer.Typer) -> None:
